@@ -1,0 +1,41 @@
+# pbschool — `make run` serves the demo; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+MO     := pbschool/translations/en/LC_MESSAGES/messages.mo
+PO     := pbschool/translations/en/LC_MESSAGES/messages.po
+
+.PHONY: run test lint bench translations extract-messages clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "pbschool needs Python 3.11 or newer (PYTHON=$(PYTHON))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+$(MO): $(PO) $(STAMP)
+	$(BIN)/pybabel compile -q -d pbschool/translations
+
+translations: $(MO)
+
+run: $(STAMP) $(MO)
+	$(BIN)/pbschool init
+	$(BIN)/pbschool demo
+	@echo "serving on http://127.0.0.1:5000"
+	PBSCHOOL_ENV=development $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+
+test: $(STAMP) $(MO)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Re-extract every translatable string and merge it into the English catalogue.
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o pbschool/translations/messages.pot .
+	$(BIN)/pybabel update -q -i pbschool/translations/messages.pot -d pbschool/translations --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) .pytest_cache

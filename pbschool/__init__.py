@@ -1,0 +1,60 @@
+"""pbschool: the online party school (网上党校)."""
+
+import os
+
+from flask import Flask, has_request_context, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+from pbschool import config, errors, registry
+from pbschool.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def select_locale():
+    if not has_request_context():
+        return "zh_CN"
+    lang = request.args.get("lang")
+    if lang in ("zh_CN", "en"):
+        session["lang"] = lang
+    return session.get("lang", "zh_CN")
+
+
+def create_app(test_config=None):
+    """Application factory: config, extensions, blueprints, CLI, error handlers."""
+    app = Flask(__name__, instance_path=os.environ.get("PBSCHOOL_INSTANCE_DIR") or None,
+                instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if test_config is None:
+        app.config.from_mapping(config.load(app.instance_path))
+    else:
+        app.config.from_mapping(test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+
+    from pbschool import api, web
+    from pbschool.accounts import init_app as init_accounts
+    from pbschool.courses import init_app as init_courses
+    from pbschool.exams import init_app as init_exams
+    from pbschool.points import init_app as init_points
+
+    for init_feature in (init_accounts, init_courses, init_exams, init_points):
+        init_feature(app)
+    csrf.exempt(api.api_bp)  # the API checks CSRF itself, for cookie-authenticated writes only
+    app.register_blueprint(api.api_bp)
+    app.register_blueprint(web.bp)
+    errors.register(app)
+
+    @app.context_processor
+    def layout_globals():
+        return {
+            "nav_items": registry.nav_for(current_user),
+            "committee_name": app.config.get("COMMITTEE_NAME", ""),
+            "current_locale": str(get_locale()),
+        }
+
+    return app

@@ -1,0 +1,119 @@
+"""Branches, users, API tokens and the audit log."""
+
+import datetime as dt
+import hashlib
+import secrets
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, ForeignKey, String, Text, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from pbschool import clock
+from pbschool.extensions import db
+
+ROLES = ("member", "lecturer", "secretary", "admin")
+
+
+class Branch(db.Model):
+    """A party branch (支部) under the committee."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    members: Mapped[list["User"]] = relationship(back_populates="branch", order_by="User.username")
+
+    def __repr__(self):
+        return f"<Branch {self.code}>"
+
+
+class User(UserMixin, db.Model):
+    """Anyone who logs in. A member is a user with a branch."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
+    job_post: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    is_active_account: Mapped[bool] = mapped_column("is_active", default=True)
+    #: Part of the session identity: changing it (password change, logout, deactivation)
+    #: invalidates every session and remember-me cookie issued before.
+    session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8))
+    #: The admin set this password; the user is asked to choose their own.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    last_login_at: Mapped[dt.datetime | None]
+
+    branch: Mapped[Branch | None] = relationship(back_populates="members")
+
+    @property
+    def is_active(self):
+        return self.is_active_account
+
+    def get_id(self):
+        return f"{self.id}:{self.session_nonce}"
+
+    def rotate_session_nonce(self):
+        self.session_nonce = secrets.token_hex(8)
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+    @property
+    def is_secretary(self):
+        return self.role == "secretary"
+
+    def __repr__(self):
+        return f"<User {self.username}>"
+
+
+class ApiToken(db.Model):
+    """A bearer token for /api/v1. Only its SHA-256 is stored; the token is shown once."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    last_used_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship()
+
+    @staticmethod
+    def hash(token):
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def find_valid(cls, token):
+        row = db.session.scalar(select(cls).where(cls.token_hash == cls.hash(token)))
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.expires_at is not None and row.expires_at <= clock.now():
+            return None
+        return row
+
+
+class AuditLog(db.Model):
+    """Who changed what, when. Written by services, never edited."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+    actor: Mapped[User | None] = relationship()
+
+
+def count_users():
+    return db.session.scalar(select(func.count(User.id)))

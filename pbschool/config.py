@@ -1,0 +1,82 @@
+"""Configuration. The only module that reads the environment."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable application."""
+
+
+def _int(name, default):
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def _secret_key(instance_path, env):
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if env == "production":
+        raise ConfigError("SECRET_KEY is not set; production refuses to start without one")
+    # Development: one random key per install, kept under instance/ so sessions survive restarts.
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load(instance_path):
+    """Build the Flask config mapping from the environment."""
+    env = os.environ.get("PBSCHOOL_ENV", "development")
+    production = env == "production"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'pbschool.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    redis_url = os.environ.get("REDIS_URL") or None
+    max_upload_mb = _int("PBSCHOOL_MAX_UPLOAD_MB", 512)
+    return {
+        "PBSCHOOL_ENV": env,
+        "SECRET_KEY": _secret_key(instance_path, env),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "MEDIA_DIR": os.environ.get("PBSCHOOL_MEDIA_DIR") or str(Path(instance_path) / "media"),
+        "MAX_UPLOAD_MB": max_upload_mb,
+        "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
+        "EXAM_GRACE_SECONDS": _int("PBSCHOOL_EXAM_GRACE_SECONDS", 5),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_ENABLED": True,
+        "LOGIN_LIMITS_ACCOUNT": os.environ.get("PBSCHOOL_LOGIN_LIMIT_ACCOUNT", "5 per minute;20 per hour"),
+        "LOGIN_LIMITS_ADDRESS": os.environ.get("PBSCHOOL_LOGIN_LIMIT_ADDRESS", "30 per minute;300 per hour"),
+        # argon2id at OWASP's minimum (19 MiB, 2 passes); tests lower the cost through test_config.
+        "ARGON2_TIME_COST": 2,
+        "ARGON2_MEMORY_KIB": 19456,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        # A CSRF token must outlive the longest exam sitting.
+        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": ["zh_CN", "en"],
+        "COMMITTEE_NAME": os.environ.get("PBSCHOOL_COMMITTEE_NAME", "矿党委"),
+        "DEMO_MODE": os.environ.get("PBSCHOOL_DEMO", "") == "1",
+    }

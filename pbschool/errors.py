@@ -1,0 +1,104 @@
+"""Domain errors and the app-wide error handlers: JSON under /api/, HTML pages elsewhere."""
+
+import logging
+
+from flask import current_app, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from pbschool.extensions import db
+
+log = logging.getLogger(__name__)
+
+# English code -> status, and the message shown when an HTTP error carries none of its own.
+HTTP_CODES = {
+    400: ("bad_request", "请求格式不正确"),
+    401: ("unauthorized", "请先登录或提供有效的令牌"),
+    403: ("forbidden", "没有权限执行此操作"),
+    404: ("not_found", "找不到请求的内容"),
+    405: ("method_not_allowed", "不支持此请求方法"),
+    409: ("conflict", "与当前状态冲突"),
+    413: ("too_large", "上传内容超过大小限制"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    429: ("too_many_requests", "尝试次数过多，请稍后再试"),
+    503: ("unavailable", "服务暂时不可用，请稍后重试"),
+}
+
+
+class DomainError(Exception):
+    """A rule of the domain said no. Services raise it; views and the API turn it into a reply."""
+
+    status = 400
+
+    def __init__(self, message, code="invalid", status=None, field=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+        if status is not None:
+            self.status = status
+
+
+class NotFound(DomainError):
+    status = 404
+
+    def __init__(self, message="找不到请求的内容", code="not_found"):
+        super().__init__(message, code)
+
+
+def wants_json():
+    return request.path.startswith("/api/")
+
+
+def json_error(status, code, message, **extra):
+    body = {"error": {"code": code, "message": message, **extra}}
+    return jsonify(body), status
+
+
+def _http_error(exc):
+    status = exc.code or 500
+    code, default_message = HTTP_CODES.get(status, ("error", "请求失败"))
+    if wants_json():
+        message = default_message
+        if exc.description and exc.description != type(exc).description:
+            message = str(exc.description)
+        response, status = json_error(status, code, message)
+        if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response, status
+    return render_template("errors/error.html", status=status, message=default_message), status
+
+
+def _domain_error(exc):
+    if wants_json():
+        extra = {"field": exc.field} if exc.field else {}
+        return json_error(exc.status, exc.code, exc.message, **extra)
+    return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
+
+
+def _database_down(exc):
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    db.session.rollback()
+    code, message = HTTP_CODES[503]
+    if wants_json():
+        response, status = json_error(503, code, message)
+    else:
+        response, status = render_template("errors/error.html", status=503, message=message), 503
+    return response, status, {"Retry-After": "5"}
+
+
+def _unexpected(exc):
+    if current_app.testing:
+        raise exc  # a test sees the real error, not a page that hides it
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    if wants_json():
+        return json_error(500, "internal_error", "服务器内部错误")
+    return render_template("errors/error.html", status=500, message="服务器内部错误"), 500
+
+
+def register(app):
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(Exception, _unexpected)

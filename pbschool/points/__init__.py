@@ -1,0 +1,9 @@
+"""The 4+X points ledger (积分)."""
+
+from flask import Blueprint
+
+bp = Blueprint("points", __name__, template_folder="templates")
+
+
+def init_app(app):
+    app.register_blueprint(bp)

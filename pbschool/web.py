@@ -1,0 +1,56 @@
+"""The site's own pages: the home page that features fill with panels, and security headers."""
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from pbschool import registry
+
+bp = Blueprint("web", __name__)
+
+CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' "
+       "'unsafe-inline'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
+       "form-action 'self'")
+
+
+@bp.route("/")
+@login_required
+def home():
+    panels = []
+    for panel in registry.panels_for(current_user):
+        html = panel.render(current_user)
+        if html:
+            panels.append(Markup(html))
+    return render_template("home.html", panels=panels)
+
+
+@bp.route("/lang/<code>")
+def set_language(code):
+    from flask import session
+
+    if code in ("zh_CN", "en"):
+        session["lang"] = code
+    target = request.referrer or url_for("web.home")
+    if not target.startswith(request.host_url):
+        target = url_for("web.home")
+    return redirect(target)
+
+
+@bp.route("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.after_app_request
+def security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if response.mimetype == "text/html":
+        headers.setdefault("Cache-Control", "no-store")
+    return response

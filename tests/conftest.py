@@ -1,0 +1,185 @@
+"""Fixtures after flaskr: ``app``, ``client``, ``runner`` and a login helper.
+
+Every test that uses ``app`` runs twice: on a fresh SQLite file and, when
+PBSCHOOL_TEST_DATABASE_URL is set, on PostgreSQL (a database of its own per test run, emptied
+between tests). Without the variable the PostgreSQL runs are reported as skipped.
+"""
+
+import os
+import uuid
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from pbschool import clock, create_app
+from pbschool.extensions import db
+from tests import factories
+
+PG_URL = os.environ.get("PBSCHOOL_TEST_DATABASE_URL")
+
+
+def _sqlalchemy_pg_url(url):
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A PostgreSQL database created for this test run, dropped at its end."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL: PBSCHOOL_TEST_DATABASE_URL is not set")
+    admin_url = _sqlalchemy_pg_url(PG_URL)
+    name = f"pbschool_test_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+_pg_schema_ready = set()
+
+
+def make_test_config(tmp_path, database_url, **overrides):
+    media = tmp_path / "media"
+    media.mkdir(exist_ok=True)
+    config = {
+        "TESTING": True,
+        "PBSCHOOL_ENV": "testing",
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": None,
+        "MEDIA_DIR": str(media),
+        "MAX_UPLOAD_MB": 20,
+        "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        "EXAM_GRACE_SECONDS": 5,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_LIMITS_ACCOUNT": "5 per minute;20 per hour",
+        "LOGIN_LIMITS_ADDRESS": "30 per minute;300 per hour",
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 64,
+        "WTF_CSRF_ENABLED": False,
+        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": ["zh_CN", "en"],
+        "COMMITTEE_NAME": "测试矿党委",
+        "DEMO_MODE": False,
+    }
+    config.update(overrides)
+    return config
+
+
+def _reset_postgres(url):
+    """Empty every table (fast) once the schema exists; create it the first time."""
+    if url not in _pg_schema_ready:
+        db.drop_all()
+        db.create_all()
+        _pg_schema_ready.add(url)
+        return
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+class Client(FlaskClient):
+    """Each request gets an app context (and so a database session and ``g``) of its own, as in
+    production, even though the test holds one open; afterwards the test's session re-reads rows."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.expire_all()
+        return response
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def app_factory(backend, tmp_path, request):
+    """Make an app on this test's backend with config overrides; its schema is fresh."""
+    if backend == "postgresql":
+        url = request.getfixturevalue("pg_database")
+    else:
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    made = []
+
+    def make(**overrides):
+        app = create_app(make_test_config(tmp_path, url, **overrides))
+        app.test_client_class = Client
+        with app.app_context():
+            if backend == "postgresql":
+                _reset_postgres(url)
+            elif not made:
+                db.create_all()
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    clock.pin(None)
+
+
+@pytest.fixture
+def app(app_factory):
+    app = app_factory()
+    with app.app_context():
+        yield app
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make(app):
+    """Factory functions bound to the test's database: make.branch(), make.user(), ..."""
+    return factories.Factory()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, username, password=factories.PASSWORD, follow=False):
+        return self._client.post("/login", data={"username": username, "password": password},
+                                 follow_redirects=follow)
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def api(client):
+    """A small JSON client: api.token(user) then api.get/post/put/delete with it."""
+    return factories.ApiClient(client)
