@@ -6,4 +6,6 @@ bp = Blueprint("points", __name__, template_folder="templates")
 
 
 def init_app(app):
+    from pbschool.points import models  # noqa: F401  (tables register on import)
+
     app.register_blueprint(bp)
