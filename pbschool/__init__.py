@@ -21,8 +21,8 @@ def select_locale():
 
 def create_app(test_config=None):
     """Application factory: config, extensions, blueprints, CLI, error handlers."""
-    app = Flask(__name__, instance_path=os.environ.get("PBSCHOOL_INSTANCE_DIR") or None,
-                instance_relative_config=True)
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("PBSCHOOL_INSTANCE_DIR")
+    app = Flask(__name__, instance_path=instance_path or None, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     if test_config is None:
         app.config.from_mapping(config.load(app.instance_path))

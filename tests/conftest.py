@@ -9,6 +9,7 @@ import os
 import uuid
 
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -51,6 +52,7 @@ def make_test_config(tmp_path, database_url, **overrides):
     media.mkdir(exist_ok=True)
     config = {
         "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
         "PBSCHOOL_ENV": "testing",
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -101,7 +103,8 @@ class Client(FlaskClient):
     def open(self, *args, **kwargs):
         with self.application.app_context():
             response = super().open(*args, **kwargs)
-        db.session.expire_all()
+        if has_app_context():
+            db.session.expire_all()
         return response
 
 

@@ -3,8 +3,7 @@
 import secrets
 from pathlib import Path
 
-from flask import (Response, abort, current_app, flash, redirect, render_template, request, send_file,
-                   url_for)
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, or_, select
@@ -281,7 +280,9 @@ def import_passwords(token):
     path = _results_dir() / f"{token}-{current_user.id}.csv"
     if not path.exists():
         abort(404)
-    return send_file(path, mimetype="text/csv", as_attachment=True, download_name="initial-passwords.csv")
+    return Response(path.read_bytes(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=initial-passwords.csv",
+                             "Cache-Control": "no-store"})
 
 
 @bp.route("/admin/users/import/template.csv")
