@@ -40,8 +40,9 @@ def can_view_user(viewer, target):
     """A user sees themself; an admin sees everyone; a secretary sees their branch's members."""
     if viewer is None or not viewer.is_authenticated or target is None:
         return False
-    return viewer.id == target.id or (target.branch_id is not None and can_oversee_branch(viewer, target.branch_id)) \
-        or is_admin(viewer)
+    if viewer.id == target.id or is_admin(viewer):
+        return True
+    return target.branch_id is not None and can_oversee_branch(viewer, target.branch_id)
 
 
 def can_manage_accounts(user):

@@ -10,7 +10,7 @@ from pbschool.accounts import services
 from pbschool.accounts.models import Branch, User
 from pbschool.extensions import db
 
-DEMO_PASSWORD = "demo-pass-2026"
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 (demo mode only; printed by make run)
 
 BRANCHES = [
     ("ZC1", "综采一队党支部"),
@@ -48,11 +48,10 @@ def load():
     yield f"demo organisation: {len(BRANCHES)} branches, {created} user(s) added"
     content_dir = Path(current_app.root_path).parent / "content"
     for loader in registry.demo_loaders:
-        for line in loader(content_dir):
-            yield line
+        yield from loader(content_dir)
         db.session.commit()
     yield ""
-    yield "demo logins (password for all: %s):" % DEMO_PASSWORD
+    yield f"demo logins (password for all: {DEMO_PASSWORD}):"
     for username, name, role, branch, _job in USERS:
         yield f"  {username:<11} {services.ROLE_NAMES[role]} {name}（{branch}）"
     yield f"branches: {db.session.scalar(select(db.func.count(Branch.id)))}"

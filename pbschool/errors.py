@@ -3,6 +3,7 @@
 import logging
 
 from flask import current_app, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -12,16 +13,16 @@ log = logging.getLogger(__name__)
 
 # English code -> status, and the message shown when an HTTP error carries none of its own.
 HTTP_CODES = {
-    400: ("bad_request", "请求格式不正确"),
-    401: ("unauthorized", "请先登录或提供有效的令牌"),
-    403: ("forbidden", "没有权限执行此操作"),
-    404: ("not_found", "找不到请求的内容"),
-    405: ("method_not_allowed", "不支持此请求方法"),
-    409: ("conflict", "与当前状态冲突"),
-    413: ("too_large", "上传内容超过大小限制"),
-    415: ("unsupported_media_type", "不支持的内容类型"),
-    429: ("too_many_requests", "尝试次数过多，请稍后再试"),
-    503: ("unavailable", "服务暂时不可用，请稍后重试"),
+    400: ("bad_request", _l("请求格式不正确")),
+    401: ("unauthorized", _l("请先登录或提供有效的令牌")),
+    403: ("forbidden", _l("没有权限执行此操作")),
+    404: ("not_found", _l("找不到请求的内容")),
+    405: ("method_not_allowed", _l("不支持此请求方法")),
+    409: ("conflict", _l("与当前状态冲突")),
+    413: ("too_large", _l("上传内容超过大小限制")),
+    415: ("unsupported_media_type", _l("不支持的内容类型")),
+    429: ("too_many_requests", _l("尝试次数过多，请稍后再试")),
+    503: ("unavailable", _l("服务暂时不可用，请稍后重试")),
 }
 
 
@@ -42,7 +43,7 @@ class DomainError(Exception):
 class NotFound(DomainError):
     status = 404
 
-    def __init__(self, message="找不到请求的内容", code="not_found"):
+    def __init__(self, message=_l("找不到请求的内容"), code="not_found"):
         super().__init__(message, code)
 
 
@@ -59,7 +60,7 @@ def _http_error(exc):
     status = exc.code or 500
     code, default_message = HTTP_CODES.get(status, ("error", "请求失败"))
     if wants_json():
-        message = default_message
+        message = str(default_message)
         if exc.description and exc.description != type(exc).description:
             message = str(exc.description)
         response, status = json_error(status, code, message)
@@ -72,7 +73,7 @@ def _http_error(exc):
 def _domain_error(exc):
     if wants_json():
         extra = {"field": exc.field} if exc.field else {}
-        return json_error(exc.status, exc.code, exc.message, **extra)
+        return json_error(exc.status, exc.code, str(exc.message), **extra)
     return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
 
 
@@ -81,7 +82,7 @@ def _database_down(exc):
     db.session.rollback()
     code, message = HTTP_CODES[503]
     if wants_json():
-        response, status = json_error(503, code, message)
+        response, status = json_error(503, code, str(message))
     else:
         response, status = render_template("errors/error.html", status=503, message=message), 503
     return response, status, {"Retry-After": "5"}
@@ -93,8 +94,8 @@ def _unexpected(exc):
     log.exception("unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
     if wants_json():
-        return json_error(500, "internal_error", "服务器内部错误")
-    return render_template("errors/error.html", status=500, message="服务器内部错误"), 500
+        return json_error(500, "internal_error", str(_l("服务器内部错误")))
+    return render_template("errors/error.html", status=500, message=_l("服务器内部错误")), 500
 
 
 def register(app):

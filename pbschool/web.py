@@ -2,7 +2,6 @@
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup
 
 from pbschool import registry
 
@@ -18,9 +17,9 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; 
 def home():
     panels = []
     for panel in registry.panels_for(current_user):
-        html = panel.render(current_user)
+        html = panel.render(current_user)  # features return Markup they rendered from templates
         if html:
-            panels.append(Markup(html))
+            panels.append(html)
     return render_template("home.html", panels=panels)
 
 

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from pbschool.accounts import services
 from pbschool.accounts.models import Branch, User
@@ -119,7 +119,7 @@ def import_users(data, filename, actor=None):
 
     result = ImportResult()
     new_passwords = []
-    for _number, values, role, branch in parsed:
+    for _number, values, _role, _branch in parsed:
         user = existing.get(values["username"].lower())
         if user is None:
             password = values["password"] or services.generate_password()

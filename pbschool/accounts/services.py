@@ -19,7 +19,8 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 BRANCH_CODE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 # Generated passwords avoid look-alike characters (0/O, 1/l/I) for people reading them off paper.
-_PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+_PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
 
 ROLE_NAMES = {"member": "党员", "lecturer": "授课人", "secretary": "支部书记", "admin": "管理员"}
 ROLE_ALIASES = {**{r: r for r in ROLES}, **{v: k for k, v in ROLE_NAMES.items()},

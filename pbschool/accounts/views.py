@@ -11,7 +11,14 @@ from wtforms.fields.choices import SelectChoice
 
 from pbschool import auth
 from pbschool.accounts import bp, services
-from pbschool.accounts.forms import ActionForm, BranchForm, ChangePasswordForm, ImportForm, LoginForm, UserForm
+from pbschool.accounts.forms import (
+    ActionForm,
+    BranchForm,
+    ChangePasswordForm,
+    ImportForm,
+    LoginForm,
+    UserForm,
+)
 from pbschool.accounts.importer import ImportRefused, import_users
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError

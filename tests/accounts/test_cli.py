@@ -176,7 +176,7 @@ def test_admin_imports_xlsx_in_the_ui_and_updates_on_reimport(client, auth, make
 def test_ui_import_shows_every_bad_row(client, auth, make):
     make.user("boss", role="admin")
     auth.login("boss")
-    data = "username,name,branch\nx,,NOPE\n".encode()
+    data = b"username,name,branch\nx,,NOPE\n"
     page = client.post("/admin/users/import", data={"file": (io.BytesIO(data), "bad.csv")},
                        content_type="multipart/form-data").get_data(as_text=True)
     assert "没有任何数据被导入" in page and "找不到支部：NOPE" in page and "缺少姓名" in page
