@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 $(MO): $(PO) $(STAMP)
-	$(BIN)/pybabel compile -q -d pbschool/translations
+	$(BIN)/pybabel compile -d pbschool/translations
 
 translations: $(MO)
 
