@@ -1,9 +1,20 @@
 """Question banks and timed exams (在线考试)."""
 
 from flask import Blueprint
+from flask_babel import lazy_gettext as _l
+
+from pbschool import registry
 
 bp = Blueprint("exams", __name__, template_folder="templates")
 
 
 def init_app(app):
+    from pbschool.exams import api, cli, models, views  # noqa: F401  (routes register on import)
+
     app.register_blueprint(bp)
+    app.cli.add_command(cli.bank_cli)
+    app.cli.add_command(cli.exams_cli)
+    registry.add_nav("exams.my_exams", _l("在线考试"), order=30)
+    registry.add_nav("exams.banks", _l("题库"), order=60, roles=("admin", "lecturer"))
+    registry.add_nav("exams.admin_exams", _l("考试管理"), order=65, roles=("admin", "secretary"))
+    registry.add_home_panel(views.home_panel, order=30, roles=("member", "lecturer", "secretary", "admin"))

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from pbschool.accounts.importer import ImportRefused
+from pbschool.cli_support import domain_errors
+from pbschool.extensions import db
+
+bank_cli = click.Group("bank", help="Question banks (题库).")
+exams_cli = click.Group("exams", help="Exams (在线考试).")
+
+
+@bank_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--bank", "bank_name", required=True, help="Bank name (题库名称); created if missing.")
+@with_appcontext
+@domain_errors
+def import_command(file, bank_name):
+    """Import questions from a .csv or .xlsx file; all rows or none; re-importing updates."""
+    from pbschool.exams.importer import import_bank_file
+
+    try:
+        result = import_bank_file(file.read_bytes(), file.name, bank_name)
+    except ImportRefused as exc:
+        for error in exc.errors:
+            click.echo(f"row {error.row}: {error.message}", err=True)
+        raise click.ClickException(f"{len(exc.errors)} bad row(s) in {file.name}; nothing was imported") \
+            from exc
+    db.session.commit()
+    click.echo(f"bank {result.bank.name}: created {result.created}, updated {result.updated}, "
+               f"unchanged {result.unchanged}")
+
+
+@exams_cli.command("sweep")
+@with_appcontext
+@domain_errors
+def sweep_command():
+    """Submit and grade every attempt whose time is up."""
+    from pbschool.exams.services import sweep
+
+    done = sweep()
+    db.session.commit()
+    click.echo(f"graded {done} overdue attempt(s)")

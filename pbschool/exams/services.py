@@ -1,0 +1,649 @@
+"""Exam operations: banks and questions, exams, start/save/submit, grading, results.
+
+They take models and values, raise DomainError, flush, and never commit; the request (or the CLI
+command) commits once, so "submit and award the points" is all or nothing.
+"""
+
+import hashlib
+import random
+import re
+from decimal import Decimal, InvalidOperation
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from pbschool import clock
+from pbschool.accounts.services import audit
+from pbschool.auth import scope_to_branch
+from pbschool.errors import DomainError, NotFound
+from pbschool.exams.models import (
+    AUDIENCES,
+    GRADING_METHODS,
+    REVIEW_LEVELS,
+    REVIEW_WHEN,
+    Answer,
+    Attempt,
+    AttemptQuestion,
+    Exam,
+    ExamSection,
+    ExtraTime,
+    Question,
+    QuestionBank,
+)
+from pbschool.exams.qtypes import LETTERS, get_type, normalise_type
+from pbschool.extensions import db
+
+MAX_OPTIONS = len(LETTERS)
+
+
+def to_decimal(raw, field, *, minimum=None, maximum=None):
+    try:
+        value = Decimal(str(raw).strip()).quantize(Decimal("0.1"))
+    except (InvalidOperation, ValueError):
+        raise DomainError(_("%(f)s 应为数字", f=field), "invalid_number", field=field) from None
+    if not value.is_finite() or (minimum is not None and value < minimum) or \
+            (maximum is not None and value > maximum):
+        raise DomainError(_("%(f)s 超出允许范围", f=field), "out_of_range", field=field)
+    return value
+
+
+def stem_key(stem):
+    return hashlib.sha256(re.sub(r"\s+", " ", stem or "").strip().encode()).hexdigest()
+
+
+# -- banks and questions ---------------------------------------------------------------------
+
+def find_bank(name):
+    return db.session.scalar(select(QuestionBank).where(QuestionBank.name == (name or "").strip()))
+
+
+def get_or_create_bank(name, actor=None):
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise DomainError(_("请填写题库名称（不超过 100 个字符）"), "invalid_name", field="name")
+    bank = find_bank(name)
+    if bank is None:
+        bank = QuestionBank(name=name, created_by_id=getattr(actor, "id", None))
+        db.session.add(bank)
+        db.session.flush()
+        audit(actor, "bank.create", bank, name)
+    return bank
+
+
+def check_question(qtype, stem, options, answer_text, score="1", difficulty="3"):
+    """Validate one question's fields. Returns (values, problems); ``values`` is usable if no problems."""
+    problems = []
+    qtype = normalise_type(qtype)
+    kind = None
+    try:
+        kind = get_type(qtype)
+    except DomainError:
+        problems.append(_("题型应为 单选/多选/判断/填空/简答（single/multiple/truefalse/blank/short）"))
+    stem = (stem or "").strip()
+    if not stem:
+        problems.append(_("缺少题干"))
+    elif len(stem) > 10000:
+        problems.append(_("题干过长"))
+    options = [o.strip() for o in (options or [])]
+    while options and not options[-1]:
+        options.pop()
+    if kind is not None and kind.has_options:
+        if any(not o for o in options):
+            problems.append(_("选项不能中间留空"))
+    else:
+        options = []
+    answer = None
+    if kind is not None:
+        problems.extend(kind.check_definition(options, stem))
+        if not (answer_text or "").strip() and kind.name != "short":
+            problems.append(_("缺少答案"))
+        else:
+            try:
+                answer = kind.parse_answer(answer_text, options, stem)
+            except ValueError as exc:
+                problems.append(str(exc))
+    try:
+        score = to_decimal(score or "1", "score", minimum=Decimal("0.1"), maximum=Decimal("1000"))
+    except DomainError:
+        problems.append(_("分值应为大于 0 的数字"))
+    try:
+        difficulty = int(str(difficulty or "3").strip())
+        if not 1 <= difficulty <= 5:
+            raise ValueError
+    except ValueError:
+        problems.append(_("难度应为 1–5 的整数"))
+    return {"type": qtype, "stem": stem, "options": options, "answer": answer, "score": score,
+            "difficulty": difficulty}, problems
+
+
+def save_question(bank, fields, *, question=None, actor=None):
+    """Create or update a question from raw form fields; raises DomainError naming the problem."""
+    values, problems = check_question(fields.get("type"), fields.get("stem"), fields.get("options"),
+                                      fields.get("answer"), fields.get("score"), fields.get("difficulty"))
+    if problems:
+        raise DomainError("；".join(str(p) for p in problems), "invalid_question")
+    key = stem_key(values["stem"])
+    clash = db.session.scalar(select(Question.id).where(Question.bank_id == bank.id, Question.stem_key == key))
+    if clash is not None and (question is None or clash != question.id):
+        raise DomainError(_("本题库已有相同题干的题目"), "duplicate_question", 409, field="stem")
+    if question is None:
+        question = Question(bank=bank)
+        db.session.add(question)
+    question.type = values["type"]
+    question.stem = values["stem"]
+    question.stem_key = key
+    question.options = values["options"]
+    question.answer = values["answer"]
+    question.score = values["score"]
+    question.difficulty = values["difficulty"]
+    question.category = (fields.get("category") or "").strip()[:100]
+    question.explanation = (fields.get("explanation") or "").strip()
+    if "is_active" in fields:
+        question.is_active = bool(fields["is_active"])
+    db.session.flush()
+    audit(actor, "question.save", question, values["stem"][:60])
+    return question
+
+
+# -- exams -----------------------------------------------------------------------------------
+
+def _available(bank_id, category, difficulty, exclude=()):
+    stmt = select(Question.id).where(Question.bank_id == bank_id, Question.is_active.is_(True))
+    if category:
+        stmt = stmt.where(Question.category == category)
+    if difficulty:
+        stmt = stmt.where(Question.difficulty == difficulty)
+    ids = db.session.scalars(stmt).all()
+    return [i for i in ids if i not in exclude]
+
+
+def create_exam(data, actor=None):
+    """Create an exam from a dict shaped as the API's POST /exams body (values already typed)."""
+    title = (data.get("title") or "").strip()
+    if not title or len(title) > 200:
+        raise DomainError(_("请填写考试名称（不超过 200 个字符）"), "invalid_title", field="title")
+    limit = data.get("time_limit_seconds")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 60 <= limit <= 24 * 3600:
+        raise DomainError(_("考试时长应为 1 分钟到 24 小时"), "invalid_time_limit", field="time_limit_seconds")
+    max_attempts = data.get("max_attempts", 1)
+    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or not 1 <= max_attempts <= 100:
+        raise DomainError(_("允许次数应为 1–100"), "invalid_max_attempts", field="max_attempts")
+    pass_score = to_decimal(data.get("pass_score", 60), "pass_score", minimum=Decimal(0), maximum=Decimal(100))
+    points = to_decimal(data.get("points_on_pass", 0), "points_on_pass", minimum=Decimal(0),
+                        maximum=Decimal(1000))
+    opens_at, closes_at = data.get("opens_at"), data.get("closes_at")
+    if opens_at and closes_at and closes_at <= opens_at:
+        raise DomainError(_("结束时间应晚于开始时间"), "invalid_window", field="closes_at")
+    choices = {"grading_method": GRADING_METHODS, "review": REVIEW_LEVELS, "review_when": REVIEW_WHEN,
+               "audience": AUDIENCES}
+    for name, allowed in choices.items():
+        if data.get(name) is not None and data[name] not in allowed:
+            raise DomainError(_("%(f)s 应为 %(v)s 之一", f=name, v=", ".join(allowed)), "invalid_choice", field=name)
+    sections = data.get("sections") or []
+    if not sections:
+        raise DomainError(_("至少需要一个抽题规则"), "no_sections", field="sections")
+    exam = Exam(title=title, description=(data.get("description") or "").strip(), time_limit_seconds=limit,
+                opens_at=opens_at, closes_at=closes_at, max_attempts=max_attempts,
+                grading_method=data.get("grading_method") or "highest", pass_score=pass_score,
+                points_on_pass=points, shuffle_questions=bool(data.get("shuffle", True)),
+                shuffle_options=bool(data.get("shuffle_options", data.get("shuffle", True))),
+                partial_credit=bool(data.get("partial_credit", False)),
+                review=data.get("review") or "explanations", review_when=data.get("review_when") or "submit",
+                audience=data.get("audience") or "all",
+                audience_job_posts=[p.strip() for p in data.get("job_posts") or [] if p and p.strip()],
+                created_by_id=getattr(actor, "id", None))
+    if exam.audience == "branches":
+        exam.audience_branches = list(data.get("branches") or [])
+        if not exam.audience_branches:
+            raise DomainError(_("请选择可参加考试的支部"), "no_branches", field="branches")
+    if exam.audience == "job_posts" and not exam.audience_job_posts:
+        raise DomainError(_("请填写可参加考试的岗位"), "no_job_posts", field="job_posts")
+    drawn = {}
+    for i, raw in enumerate(sections):
+        bank = raw.get("bank")
+        if not isinstance(bank, QuestionBank):
+            bank = find_bank(bank) if isinstance(bank, str) else db.session.get(QuestionBank, bank) \
+                if isinstance(bank, int) and not isinstance(bank, bool) else None
+        if bank is None:
+            raise DomainError(_("第 %(n)d 个抽题规则：找不到题库 %(b)s", n=i + 1, b=raw.get("bank")),
+                              "unknown_bank", 404, field="sections")
+        count = raw.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 500:
+            raise DomainError(_("第 %(n)d 个抽题规则：题数应为 1–500", n=i + 1), "invalid_count", field="sections")
+        difficulty = raw.get("difficulty") or None
+        if difficulty is not None and (not isinstance(difficulty, int) or not 1 <= difficulty <= 5):
+            raise DomainError(_("第 %(n)d 个抽题规则：难度应为 1–5", n=i + 1), "invalid_difficulty",
+                              field="sections")
+        category = (raw.get("category") or "").strip() or None
+        points_each = to_decimal(raw.get("points_each", 1), "points_each", minimum=Decimal("0.1"),
+                                 maximum=Decimal(1000))
+        used = drawn.setdefault(bank.id, set())
+        pool = _available(bank.id, category, difficulty, used)
+        if len(pool) < count:
+            message = _("第 %(n)d 个抽题规则：题库「%(b)s」中符合条件的题目只有 %(have)d 道，不够抽 %(want)d 道",
+                        n=i + 1, b=bank.name, have=len(pool), want=count)
+            raise DomainError(message, "not_enough_questions", field="sections")
+        used.update(pool[:count])
+        exam.sections.append(ExamSection(position=i, bank=bank, category=category, difficulty=difficulty,
+                                         count=count, points_each=points_each))
+    db.session.add(exam)
+    db.session.flush()
+    audit(actor, "exam.create", exam, title)
+    return exam
+
+
+def set_extra_time(exam, user, minutes, actor=None):
+    row = db.session.scalar(select(ExtraTime).where(ExtraTime.exam_id == exam.id, ExtraTime.user_id == user.id))
+    if not minutes:
+        if row is not None:
+            db.session.delete(row)
+    elif row is None:
+        db.session.add(ExtraTime(exam_id=exam.id, user_id=user.id, seconds=int(minutes) * 60))
+    else:
+        row.seconds = int(minutes) * 60
+    db.session.flush()
+    audit(actor, "exam.extra_time", exam, user.username, minutes=minutes)
+
+
+def grace_seconds():
+    return int(current_app.config.get("EXAM_GRACE_SECONDS", 5))
+
+
+def is_overdue(attempt, now=None):
+    """Past the deadline and its grace: no more saves; the attempt is to be graded."""
+    from datetime import timedelta
+
+    now = now or clock.now()
+    return now > attempt.deadline_at + timedelta(seconds=grace_seconds())
+
+
+def exams_for(user, now=None):
+    """Published exams that admit ``user`` and are open now."""
+    now = now or clock.now()
+    stmt = (select(Exam).where(Exam.is_published.is_(True))
+            .where((Exam.opens_at.is_(None)) | (Exam.opens_at <= now))
+            .where((Exam.closes_at.is_(None)) | (Exam.closes_at > now))
+            .options(selectinload(Exam.audience_branches))
+            .order_by(Exam.closes_at.is_(None), Exam.closes_at, Exam.id))
+    return [e for e in db.session.scalars(stmt) if e.admits(user)]
+
+
+def attempts_of(exam, user):
+    return db.session.scalars(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.user_id == user.id)
+                              .order_by(Attempt.number)).all()
+
+
+def attempts_used(exam, user):
+    return db.session.scalar(select(func.count(Attempt.id)).where(Attempt.exam_id == exam.id,
+                                                                  Attempt.user_id == user.id)) or 0
+
+
+def attempts_left(exam, user):
+    return max(0, exam.max_attempts - attempts_used(exam, user))
+
+
+def open_attempt(exam, user):
+    return db.session.scalar(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.user_id == user.id,
+                                                   Attempt.state == "in_progress"))
+
+
+def _draw(exam, rng):
+    """[(question, points)] for a new attempt, drawn at random per section."""
+    picked, used = [], {}
+    for section in exam.sections:
+        seen = used.setdefault(section.bank_id, set())
+        pool = _available(section.bank_id, section.category, section.difficulty, seen)
+        if len(pool) < section.count:
+            raise DomainError(_("题库中的题目不足，无法组卷，请联系管理员"), "not_enough_questions", 409)
+        chosen = rng.sample(pool, section.count)
+        if not exam.shuffle_questions:
+            chosen.sort()
+        seen.update(chosen)
+        picked.extend((qid, section.points_each) for qid in chosen)
+    if exam.shuffle_questions:
+        rng.shuffle(picked)
+    questions = {q.id: q for q in db.session.scalars(select(Question).where(
+        Question.id.in_([qid for qid, _p in picked])))}
+    return [(questions[qid], points) for qid, points in picked]
+
+
+def start_attempt(exam, user, now=None):
+    """Resume the member's unfinished attempt, or start a new one. Parallel starts give one attempt."""
+    from datetime import timedelta
+
+    now = now or clock.now()
+    if not exam.admits(user):
+        raise NotFound()
+    current = open_attempt(exam, user)
+    if current is not None:
+        if not is_overdue(current, now):
+            return current
+        submit_attempt(current, auto=True, now=now)
+    if not exam.is_open(now):
+        raise DomainError(_("考试当前未开放"), "exam_closed", 409)
+    used = attempts_used(exam, user)
+    if used >= exam.max_attempts:
+        raise DomainError(_("您的考试次数已用完"), "no_attempts_left", 409)
+    extra = db.session.scalar(select(ExtraTime.seconds).where(ExtraTime.exam_id == exam.id,
+                                                              ExtraTime.user_id == user.id)) or 0
+    deadline = now + timedelta(seconds=exam.time_limit_seconds + extra)
+    if exam.closes_at is not None:
+        deadline = min(deadline, exam.closes_at)
+    attempt = Attempt(exam_id=exam.id, user_id=user.id, number=used + 1, attempt_limit=exam.max_attempts,
+                      state="in_progress", started_at=now, deadline_at=deadline.replace(microsecond=0))
+    try:
+        with db.session.begin_nested():
+            db.session.add(attempt)
+            db.session.flush()
+    except IntegrityError:
+        # Another request started one at the same moment: resume that one.
+        current = open_attempt(exam, user)
+        if current is not None:
+            return current
+        raise DomainError(_("您的考试次数已用完"), "no_attempts_left", 409) from None
+    rng = random.SystemRandom()
+    for position, (question, points) in enumerate(_draw(exam, rng), start=1):
+        order = []
+        if question.kind.has_options:
+            order = question.kind.option_keys(question)
+            if exam.shuffle_options:
+                rng.shuffle(order)
+        db.session.add(AttemptQuestion(attempt_id=attempt.id, question_id=question.id, position=position,
+                                       option_order=order, points=points))
+    db.session.flush()
+    return attempt
+
+
+def lock_attempt(attempt_id, *, read=False):
+    """The attempt row, locked until the transaction ends (FOR UPDATE, or FOR SHARE when ``read``)."""
+    stmt = select(Attempt).where(Attempt.id == attempt_id).with_for_update(read=read).execution_options(
+        populate_existing=True)
+    return db.session.scalar(stmt)
+
+
+def save_answer(attempt, question_id, value, now=None):
+    """Store one answer. Deadline first (409 time_up), then the shape (400)."""
+    now = now or clock.now()
+    attempt = lock_attempt(attempt.id, read=True)
+    if attempt.state != "in_progress":
+        if is_overdue(attempt, now) or attempt.is_auto_submitted:
+            raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
+        raise DomainError(_("试卷已交，不能再修改答案"), "already_submitted", 409)
+    if is_overdue(attempt, now):
+        raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
+    slot = db.session.scalar(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id,
+                                                           AttemptQuestion.question_id == question_id)
+                             .options(selectinload(AttemptQuestion.question)))
+    if slot is None:
+        raise NotFound(_("本次考试中没有这道题"))
+    kind = slot.question.kind
+    kind.check_shape(value, slot.question, slot.option_order)
+    stored = kind.canonical(value, slot.option_order)
+    _upsert_answer(attempt.id, question_id, stored, now)
+    return stored
+
+
+def _upsert_answer(attempt_id, question_id, value, now):
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Answer).values(attempt_id=attempt_id, question_id=question_id, value=value, saved_at=now,
+                                 revision=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["attempt_id", "question_id"],
+        set_={"value": stmt.excluded.value, "saved_at": stmt.excluded.saved_at,
+              "revision": Answer.revision + 1})
+    db.session.execute(stmt)
+
+
+def answers_by_question(attempt_id):
+    rows = db.session.scalars(select(Answer).where(Answer.attempt_id == attempt_id)).all()
+    return {a.question_id: a for a in rows}
+
+
+def _grade_slots(attempt, slots, answers):
+    partial = attempt.exam.partial_credit
+    for slot in slots:
+        answer = answers.get(slot.question_id)
+        value = answer.value if answer is not None else None
+        if slot.marked_at is not None:
+            continue  # marked by hand: the marker's score stands
+        score, needs_review = slot.question.kind.grade(slot.question, value, slot.points, partial)
+        slot.score, slot.needs_review = score, needs_review
+
+
+def _total(attempt, slots):
+    pending = any(s.needs_review for s in slots)
+    attempt.max_score = sum((s.points for s in slots), Decimal("0"))
+    attempt.score = sum((s.score or Decimal("0") for s in slots), Decimal("0"))
+    if pending:
+        attempt.state, attempt.passed = "pending_review", None
+    else:
+        attempt.state = "submitted"
+        attempt.passed = bool(attempt.max_score) and attempt.score * 100 >= attempt.exam.pass_score * attempt.max_score
+
+
+def _award(attempt):
+    """Passing writes one points event, once per member and exam, in the grading transaction."""
+    exam = attempt.exam
+    if not attempt.passed or exam.points_on_pass <= 0 or attempt.points_awarded:
+        return
+    earlier = db.session.scalar(select(func.count(Attempt.id)).where(
+        Attempt.exam_id == exam.id, Attempt.user_id == attempt.user_id, Attempt.id != attempt.id,
+        Attempt.points_awarded > 0))
+    if earlier:
+        return
+    from pbschool.points.services import record_event
+
+    entry = record_event(attempt.user, "exam_passed", f"attempt:{attempt.id}", points=exam.points_on_pass,
+                         value=attempt.percent, reason=_("通过考试：%(t)s", t=exam.title))
+    attempt.points_awarded = entry.points if entry is not None else Decimal("0")
+
+
+def submit_attempt(attempt, *, auto=False, now=None):
+    """Grade the attempt once. Repeating (or racing) returns the same result and awards nothing more."""
+    now = now or clock.now()
+    attempt = lock_attempt(attempt.id)
+    if attempt.state != "in_progress":
+        return attempt
+    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
+                               .options(selectinload(AttemptQuestion.question))
+                               .order_by(AttemptQuestion.position)).all()
+    _grade_slots(attempt, slots, answers_by_question(attempt.id))
+    attempt.submitted_at = min(now, attempt.deadline_at) if auto else now
+    attempt.is_auto_submitted = auto
+    _total(attempt, slots)
+    _award(attempt)
+    db.session.flush()
+    return attempt
+
+
+def finish_if_overdue(attempt, now=None):
+    """Lazy auto-submit: grade an attempt whose time ran out. True if it did."""
+    if attempt.state == "in_progress" and is_overdue(attempt, now):
+        submit_attempt(attempt, auto=True, now=now)
+        return True
+    return False
+
+
+def sweep(now=None):
+    """Submit and grade every attempt whose time is up. Returns how many; commits each one."""
+    from datetime import timedelta
+
+    now = now or clock.now()
+    cutoff = now - timedelta(seconds=grace_seconds())
+    ids = db.session.scalars(select(Attempt.id).where(Attempt.state == "in_progress",
+                                                      Attempt.deadline_at < cutoff)).all()
+    done = 0
+    for attempt_id in ids:
+        attempt = db.session.get(Attempt, attempt_id)
+        if finish_if_overdue(attempt, now):
+            done += 1
+        db.session.commit()
+    return done
+
+
+# -- marking and regrading --------------------------------------------------------------------
+
+def mark_answer(slot, score, actor, feedback=""):
+    """Mark one short answer by hand; when none is left, the attempt's score is final."""
+    score = to_decimal(score, "score", minimum=Decimal(0), maximum=slot.points)
+    attempt = lock_attempt(slot.attempt_id)
+    slot.score, slot.needs_review = score, False
+    slot.marked_by_id, slot.marked_at, slot.feedback = actor.id, clock.now(), (feedback or "").strip()
+    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)).all()
+    if attempt.state != "in_progress":
+        _total(attempt, slots)
+        _award(attempt)
+    db.session.flush()
+    audit(actor, "attempt.mark", attempt, f"Q{slot.question_id}", score=str(score))
+    return attempt
+
+
+def regrade(exam, *, dry_run=True, actor=None):
+    """Re-grade every finished attempt from the current questions. Returns the changes:
+    [(attempt, old_score, new_score, old_passed, new_passed)]. A dry run changes nothing."""
+    changes = []
+    attempts = db.session.scalars(select(Attempt).where(Attempt.exam_id == exam.id,
+                                                        Attempt.state != "in_progress")
+                                  .order_by(Attempt.id)).all()
+    for attempt in attempts:
+        old_score, old_passed, old_state = attempt.score, attempt.passed, attempt.state
+        slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
+                                   .options(selectinload(AttemptQuestion.question))).all()
+        saved = [(s, s.score, s.needs_review) for s in slots]
+        _grade_slots(attempt, slots, answers_by_question(attempt.id))
+        _total(attempt, slots)
+        if (attempt.score, attempt.passed, attempt.state) != (old_score, old_passed, old_state):
+            changes.append((attempt, old_score, attempt.score, old_passed, attempt.passed))
+        if dry_run:
+            for slot, score, needs_review in saved:
+                slot.score, slot.needs_review = score, needs_review
+            attempt.score, attempt.passed, attempt.state = old_score, old_passed, old_state
+        else:
+            _award(attempt)
+    if not dry_run:
+        db.session.flush()
+        audit(actor, "exam.regrade", exam, exam.title, changed=len(changes))
+    return changes
+
+
+# -- results ---------------------------------------------------------------------------------
+
+def counted_attempts(exam, attempts):
+    """The attempt that counts per member (highest or last, by the exam's rule)."""
+    best = {}
+    for a in attempts:
+        if a.state == "in_progress":
+            continue
+        held = best.get(a.user_id)
+        if held is None:
+            best[a.user_id] = a
+        elif exam.grading_method == "last":
+            if a.number > held.number:
+                best[a.user_id] = a
+        elif (a.score or 0) > (held.score or 0):
+            best[a.user_id] = a
+    return best
+
+
+def review_open(attempt, now=None):
+    """May the member see answers (and explanations) now, as the exam's review setting says?"""
+    exam = attempt.exam
+    if attempt.state == "in_progress" or exam.review == "score":
+        return False
+    if exam.review_when == "close":
+        return exam.closes_at is not None and (now or clock.now()) >= exam.closes_at
+    return True
+
+
+def bulk_close_overdue_for(user, now=None):
+    """Grade the user's attempts whose time ran out (called when they open their exam list)."""
+    from datetime import timedelta
+
+    now = now or clock.now()
+    cutoff = now - timedelta(seconds=grace_seconds())
+    ids = db.session.scalars(select(Attempt.id).where(Attempt.user_id == user.id, Attempt.state == "in_progress",
+                                                      Attempt.deadline_at < cutoff)).all()
+    for attempt_id in ids:
+        submit_attempt(db.session.get(Attempt, attempt_id), auto=True, now=now)
+    return len(ids)
+
+
+def deactivate_question(question, actor=None):
+    db.session.execute(update(Question).where(Question.id == question.id).values(is_active=False))
+    audit(actor, "question.deactivate", question, question.stem[:60])
+
+
+# -- what the member is shown ----------------------------------------------------------------
+
+def paper(attempt):
+    """The questions of an attempt as the member sees them, with their own saved answers and never
+    the correct ones."""
+    from pbschool.exams.qtypes import render_stem
+
+    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
+                               .options(selectinload(AttemptQuestion.question))
+                               .order_by(AttemptQuestion.position)).all()
+    answers = answers_by_question(attempt.id)
+    out = []
+    for slot in slots:
+        question, kind = slot.question, slot.question.kind
+        answer = answers.get(question.id)
+        saved = kind.display(answer.value, slot.option_order) if answer is not None else None
+        item = {"id": question.id, "position": slot.position, "type": question.type,
+                "type_label": str(kind.label), "stem_html": str(render_stem(question)),
+                "options": kind.render_options(question, slot.option_order), "points": float(slot.points),
+                "saved": saved}
+        if question.type == "blank":
+            item["blanks"] = kind.blank_count(question)
+        out.append(item)
+    return out
+
+
+def review(attempt, now=None):
+    """Per-question review as the exam's setting allows: None for score only (or not yet open)."""
+    if not review_open(attempt, now):
+        return None
+    with_explanations = attempt.exam.review == "explanations"
+    from pbschool.exams.qtypes import render_stem
+    from pbschool.markup import render_markdown
+
+    answers = answers_by_question(attempt.id)
+    out = []
+    for slot in attempt.questions:
+        question, kind = slot.question, slot.question.kind
+        answer = answers.get(question.id)
+        value = answer.value if answer is not None else None
+        item = {"id": question.id, "position": slot.position, "type": question.type,
+                "type_label": str(kind.label), "stem_html": str(render_stem(question)),
+                "options": kind.render_options(question, slot.option_order),
+                "your_answer": kind.display(value, slot.option_order),
+                "your_answer_text": kind.describe(question, value, slot.option_order),
+                "correct_answer": kind.display(question.answer, slot.option_order)
+                if question.type != "blank" else question.answer,
+                "correct_answer_text": kind.describe(question, question.answer, slot.option_order),
+                "points": float(slot.points), "score": None if slot.score is None else float(slot.score),
+                "correct": slot.score is not None and slot.score == slot.points,
+                "pending": slot.needs_review, "feedback": slot.feedback}
+        if with_explanations:
+            item["explanation_html"] = str(render_markdown(question.explanation or ""))
+        out.append(item)
+    return out
+
+
+def results_query(exam, user, branch_id=None):
+    from pbschool.accounts.models import User
+
+    stmt = (select(Attempt).join(User, Attempt.user_id == User.id).where(Attempt.exam_id == exam.id)
+            .options(selectinload(Attempt.user).selectinload(User.branch))
+            .order_by(User.branch_id, User.username, Attempt.number))
+    stmt = scope_to_branch(stmt, user, User.branch_id)
+    if branch_id:
+        stmt = stmt.where(User.branch_id == branch_id)
+    return db.session.scalars(stmt).all()
