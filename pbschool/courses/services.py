@@ -1,0 +1,551 @@
+"""What changes courses, lessons, progress and comments. Functions flush, never commit."""
+
+import datetime as dt
+import math
+from decimal import Decimal
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pbschool import auth, clock
+from pbschool.accounts.models import Branch, User
+from pbschool.accounts.services import audit
+from pbschool.courses.models import Comment, Course, CourseRequirement, Lesson, LessonProgress, LessonReview, Programme
+from pbschool.errors import DomainError, NotFound
+from pbschool.extensions import db
+from pbschool.markup import render_markdown
+
+#: (minimum minutes, hours): the first row a lesson reaches gives its hours (DOMAIN.md).
+DEFAULT_HOURS_RULE = ((30, "1"), (15, "0.5"), (0, "0.25"))
+DEFAULT_TARGETS = {"member": 32, "secretary": 56, "lecturer": 32, "admin": 32}
+#: China has one time zone; the learning year runs from 1 January in Beijing time.
+LOCAL_OFFSET = dt.timedelta(hours=8)
+MAX_COMMENT_CHARS = 2000
+MAX_LESSON_CHARS = 100_000
+
+
+def _setting(name, default):
+    return current_app.config.get(name, default)
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+def lesson_hours(minutes):
+    """Credited learning hours for a lesson of ``minutes`` (LESSON_HOURS_RULE, default DOMAIN.md)."""
+    rule = _setting("LESSON_HOURS_RULE", DEFAULT_HOURS_RULE)
+    for threshold, hours in sorted(rule, key=lambda row: -row[0]):
+        if minutes >= threshold:
+            return Decimal(str(hours))
+    return Decimal("0")
+
+
+def course_hours(course):
+    if course.declared_hours is not None:
+        return Decimal(course.declared_hours)
+    return sum((lesson_hours(lesson.minutes) for lesson in course.published_lessons()), Decimal("0"))
+
+
+def target_hours(user):
+    targets = {**DEFAULT_TARGETS, **_setting("LEARNING_TARGET_HOURS", {})}
+    return Decimal(str(targets.get(user.role, targets["member"])))
+
+
+def required_seconds(lesson):
+    """Study time needed before a lesson may be marked done; 0 when the rule is off."""
+    fraction = float(_setting("COMPLETION_MIN_FRACTION", 0.5))
+    return max(0, math.ceil(lesson.minutes * 60 * fraction))
+
+
+def local_year(moment=None):
+    return ((moment or clock.now()) + LOCAL_OFFSET).year
+
+
+def year_bounds(year):
+    """The UTC instants at which the Beijing calendar year starts and ends."""
+    return dt.datetime(year, 1, 1) - LOCAL_OFFSET, dt.datetime(year + 1, 1, 1) - LOCAL_OFFSET
+
+
+# -- who sees what ---------------------------------------------------------------------------
+
+def is_visible(lesson):
+    return lesson.state == "published" and lesson.course.is_published
+
+
+def can_edit_lesson(user, lesson):
+    return auth.is_admin(user) or (auth.can_author(user) and lesson.author_id == user.id)
+
+
+def can_read_lesson(user, lesson):
+    """Members read published lessons; an author and the admins also see drafts."""
+    return is_visible(lesson) or can_edit_lesson(user, lesson)
+
+
+def can_read_course(user, course):
+    return course.is_published or auth.is_admin(user) or (auth.can_author(user) and course.author_id == user.id)
+
+
+def published_courses():
+    return db.session.scalars(
+        select(Course).outerjoin(Programme).where(Course.is_published.is_(True))
+        .order_by(Programme.position.nulls_last(), Programme.name, Course.position, Course.id)).all()
+
+
+def required_course_ids(user):
+    """Ids of the published courses required for this user by branch, job post or for all."""
+    conditions = [CourseRequirement.kind == "all"]
+    if user.branch_id is not None:
+        conditions.append(and_(CourseRequirement.kind == "branch", CourseRequirement.branch_id == user.branch_id))
+    if user.job_post:
+        conditions.append(and_(CourseRequirement.kind == "job_post", CourseRequirement.job_post == user.job_post))
+    return set(db.session.scalars(
+        select(CourseRequirement.course_id).join(Course).where(Course.is_published.is_(True), or_(*conditions))))
+
+
+def completed_lesson_ids(user, lesson_ids=None):
+    stmt = select(LessonProgress.lesson_id).where(LessonProgress.user_id == user.id,
+                                                  LessonProgress.completed_at.is_not(None))
+    if lesson_ids is not None:
+        stmt = stmt.where(LessonProgress.lesson_id.in_(list(lesson_ids) or [0]))
+    return set(db.session.scalars(stmt))
+
+
+def course_progress(user, courses):
+    """{course id: (lessons done, published lessons)} for the user."""
+    done = completed_lesson_ids(user)
+    result = {}
+    for course in courses:
+        ids = [lesson.id for lesson in course.published_lessons()]
+        result[course.id] = (len([i for i in ids if i in done]), len(ids))
+    return result
+
+
+def unfinished_required(user):
+    ids = required_course_ids(user)
+    if not ids:
+        return []
+    courses = db.session.scalars(select(Course).where(Course.id.in_(ids)).order_by(Course.title)).all()
+    progress = course_progress(user, courses)
+    return [(c, progress[c.id]) for c in courses if progress[c.id][1] == 0 or progress[c.id][0] < progress[c.id][1]]
+
+
+def learning_summary(user, year=None):
+    """This (Beijing) year's credited hours against the user's target."""
+    year = year or local_year()
+    start, end = year_bounds(year)
+    hours, count = db.session.execute(
+        select(func.coalesce(func.sum(LessonProgress.hours_credited), 0), func.count(LessonProgress.id))
+        .where(LessonProgress.user_id == user.id, LessonProgress.completed_at >= start,
+               LessonProgress.completed_at < end)).one()
+    return {"year": year, "hours": Decimal(hours).quantize(Decimal("0.01")), "target_hours": target_hours(user),
+            "lessons_completed": count}
+
+
+# -- progress --------------------------------------------------------------------------------
+
+def _find_progress(user, lesson, lock=False):
+    stmt = select(LessonProgress).where(LessonProgress.user_id == user.id, LessonProgress.lesson_id == lesson.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return db.session.scalar(stmt)
+
+
+def open_lesson(user, lesson):
+    """Start (or restart) the member's clock for a published lesson. Returns the progress row."""
+    if not is_visible(lesson):
+        raise NotFound(_("课程不存在或尚未发布"))
+    now = clock.now()
+    progress = _find_progress(user, lesson, lock=True)
+    if progress is None:
+        try:
+            with db.session.begin_nested():
+                progress = LessonProgress(user_id=user.id, lesson_id=lesson.id, opened_at=now,
+                                          last_heartbeat_at=now, credited_seconds=0)
+                db.session.add(progress)
+        except IntegrityError:  # opened at the same moment in another tab
+            progress = _find_progress(user, lesson, lock=True)
+    else:
+        progress.last_heartbeat_at = now
+    db.session.flush()
+    return progress
+
+
+def heartbeat(user, lesson, seconds):
+    """Credit up to ``seconds`` of study, never more than the wall-clock time since the last heartbeat."""
+    if not is_visible(lesson):
+        raise NotFound(_("课程不存在或尚未发布"))
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0 or seconds > 86400:
+        raise DomainError(_("seconds 应为 0 到 86400 之间的整数"), "invalid_field", 400, field="seconds")
+    progress = _find_progress(user, lesson, lock=True)
+    if progress is None:
+        # Never opened: this heartbeat opens it, and no time has passed yet.
+        return open_lesson(user, lesson)
+    now = clock.now()
+    since_last = max(0, int((now - progress.last_heartbeat_at).total_seconds()))
+    since_open = max(0, int((now - progress.opened_at).total_seconds()))
+    cap = int(_setting("HEARTBEAT_MAX_SECONDS", 300))
+    credit = min(seconds, since_last, cap)
+    progress.credited_seconds = min(progress.credited_seconds + credit, since_open)
+    progress.last_heartbeat_at = now
+    db.session.flush()
+    return progress
+
+
+def _remaining_text(seconds):
+    minutes = math.ceil(seconds / 60)
+    if minutes <= 1:
+        return _("还需学习约 1 分钟")
+    return _("还需学习约 %(n)d 分钟", n=minutes)
+
+
+def completion_block(progress, lesson):
+    """None if the lesson may be marked done now, else the Chinese reason why not."""
+    needed = required_seconds(lesson)
+    have = progress.credited_seconds if progress else 0
+    if have >= needed:
+        return None
+    return _("学习时间不足，请认真学习后再标记完成（%(rest)s）。", rest=_remaining_text(needed - have))
+
+
+def complete_lesson(user, lesson):
+    """Mark the lesson done: credits its hours and points once, however often it is called."""
+    if not is_visible(lesson):
+        raise NotFound(_("课程不存在或尚未发布"))
+    progress = _find_progress(user, lesson, lock=True)
+    if progress is None:
+        progress = open_lesson(user, lesson)
+    if progress.completed_at is not None:
+        return progress
+    reason = completion_block(progress, lesson)
+    if reason:
+        raise DomainError(reason, "too_soon", 409)
+    hours = lesson_hours(lesson.minutes)
+    # The conditional UPDATE lets exactly one of several parallel requests win.
+    won = db.session.execute(
+        update(LessonProgress).where(LessonProgress.id == progress.id, LessonProgress.completed_at.is_(None))
+        .values(completed_at=clock.now(), hours_credited=hours)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(progress)
+    if won == 1:
+        record_points(user, "lesson_completed", f"lesson:{lesson.id}:user:{user.id}", value=hours)
+    db.session.flush()
+    return progress
+
+
+def record_points(user, kind, source_key, **kwargs):
+    """Hand an event to the points ledger (idempotent there per source_key)."""
+    try:
+        from pbschool.points.services import record_event
+    except ImportError:  # the ledger is not installed: the progress/comment rows keep the record
+        return None
+    return record_event(user, kind, source_key, **kwargs)
+
+
+# -- authoring -------------------------------------------------------------------------------
+
+def _clean_title(title, field="title"):
+    title = (title or "").strip()
+    if not title:
+        raise DomainError(_("请填写标题"), "missing_field", field=field)
+    if len(title) > 200:
+        raise DomainError(_("标题不能超过 200 个字"), "invalid_field", field=field)
+    return title
+
+
+def _check_minutes(minutes):
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+        raise DomainError(_("时长应为 1 到 1440 分钟之间的整数"), "invalid_field", field="minutes")
+    return minutes
+
+
+def set_lesson_body(lesson, source):
+    """Store the Markdown and re-render the cached HTML when it changed."""
+    source = source or ""
+    if len(source) > MAX_LESSON_CHARS:
+        raise DomainError(_("正文不能超过 %(n)d 个字符", n=MAX_LESSON_CHARS), "too_long", field="body")
+    if source != lesson.body_source or not lesson.body_html and source:
+        lesson.body_source = source
+        lesson.body_html = str(render_markdown(source))
+
+
+def set_course_body(course, source):
+    source = source or ""
+    if source != course.body_source or not course.body_html and source:
+        course.body_source = source
+        course.body_html = str(render_markdown(source))
+
+
+def find_programme(name, create=True):
+    name = (name or "").strip()
+    if not name:
+        return None
+    programme = db.session.scalar(select(Programme).where(Programme.name == name))
+    if programme is None and create:
+        programme = Programme(name=name[:100])
+        db.session.add(programme)
+        db.session.flush()
+    return programme
+
+
+def create_course(title, summary="", programme=None, body="", actor=None, published=None):
+    course = Course(title=_clean_title(title), summary=(summary or "").strip(),
+                    programme=find_programme(programme) if isinstance(programme, str) else programme,
+                    author_id=getattr(actor, "id", None),
+                    is_published=auth.is_admin(actor) if published is None else published)
+    set_course_body(course, body)
+    db.session.add(course)
+    db.session.flush()
+    audit(actor, "course.created", course, course.title)
+    return course
+
+
+def update_course(course, *, title, summary, programme, body, actor=None):
+    course.title = _clean_title(title)
+    course.summary = (summary or "").strip()
+    course.programme = find_programme(programme) if isinstance(programme, str) else programme
+    set_course_body(course, body)
+    db.session.flush()
+    audit(actor, "course.updated", course, course.title)
+    return course
+
+
+def create_lesson(course, title, minutes, body, actor):
+    if not can_author_in(actor, course):
+        raise DomainError(_("没有权限在此课程中添加课时"), "forbidden", 403)
+    position = db.session.scalar(select(func.coalesce(func.max(Lesson.position), 0)).where(
+        Lesson.course_id == course.id)) + 1
+    lesson = Lesson(course=course, title=_clean_title(title), minutes=_check_minutes(minutes), state="draft",
+                    author_id=actor.id, position=position)
+    set_lesson_body(lesson, body)
+    db.session.add(lesson)
+    db.session.flush()
+    _history(lesson, actor, "draft", "draft", "")
+    audit(actor, "lesson.created", lesson, lesson.title)
+    return lesson
+
+
+def can_author_in(user, course):
+    return auth.is_admin(user) or (auth.can_author(user) and (course.author_id in (None, user.id)
+                                                              or course.is_published))
+
+
+def update_lesson(lesson, *, title, minutes, body, actor, course=None):
+    """Save an edit. A lecturer's edit of a submitted or published lesson goes back to draft for review."""
+    if not can_edit_lesson(actor, lesson):
+        raise DomainError(_("只能修改自己编写的课时"), "forbidden", 403)
+    lesson.title = _clean_title(title)
+    lesson.minutes = _check_minutes(minutes)
+    if course is not None and course.id != lesson.course_id:
+        if not can_author_in(actor, course):
+            raise DomainError(_("没有权限在此课程中添加课时"), "forbidden", 403, field="course")
+        lesson.course = course
+    changed = (body or "") != lesson.body_source
+    set_lesson_body(lesson, body)
+    if not auth.is_admin(actor) and lesson.state in ("submitted", "published") and changed:
+        _transition(lesson, "draft", actor, _("授课人修改了内容，需要重新提交审核"))
+    db.session.flush()
+    audit(actor, "lesson.updated", lesson, lesson.title)
+    return lesson
+
+
+def _history(lesson, actor, from_state, to_state, reason):
+    db.session.add(LessonReview(lesson_id=lesson.id, actor_id=getattr(actor, "id", None), from_state=from_state,
+                                to_state=to_state, reason=reason or ""))
+
+
+def _transition(lesson, to_state, actor, reason=""):
+    from_state = lesson.state
+    lesson.state = to_state
+    if to_state == "published":
+        lesson.published_at = clock.now()
+        lesson.review_reason = ""
+        lesson.course.is_published = True
+    elif to_state == "returned":
+        lesson.review_reason = reason
+    _history(lesson, actor, from_state, to_state, reason)
+    db.session.flush()
+    audit(actor, f"lesson.{to_state}", lesson, lesson.title, reason=reason or None)
+
+
+def submit_lesson(lesson, actor):
+    if not can_edit_lesson(actor, lesson):
+        raise DomainError(_("只能提交自己编写的课时"), "forbidden", 403)
+    if lesson.state not in ("draft", "returned"):
+        raise DomainError(_("此课时已提交或已发布"), "bad_state", 409)
+    if not lesson.body_source.strip():
+        raise DomainError(_("正文为空，不能提交审核"), "empty", 400, field="body")
+    _transition(lesson, "submitted", actor)
+
+
+def publish_lesson(lesson, actor):
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有管理员可以发布课时"), "forbidden", 403)
+    if lesson.state == "published":
+        raise DomainError(_("此课时已发布"), "bad_state", 409)
+    _transition(lesson, "published", actor)
+
+
+def return_lesson(lesson, actor, reason):
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有管理员可以退回课时"), "forbidden", 403)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("请写明退回理由，授课人会看到它"), "missing_field", field="reason")
+    if lesson.state != "submitted":
+        raise DomainError(_("只能退回待审核的课时"), "bad_state", 409)
+    _transition(lesson, "returned", actor, reason[:2000])
+
+
+# -- comments --------------------------------------------------------------------------------
+
+def add_comment(user, lesson, body):
+    if not is_visible(lesson):
+        raise DomainError(_("此课时未发布或已隐藏，不能评论"), "not_found", 404)
+    body = (body or "").strip()
+    if not body:
+        raise DomainError(_("请填写评论内容"), "missing_field", field="body")
+    if len(body) > MAX_COMMENT_CHARS:
+        raise DomainError(_("评论不能超过 %(n)d 个字", n=MAX_COMMENT_CHARS), "too_long", field="body")
+    comment = Comment(lesson_id=lesson.id, author_id=user.id, body=body, body_html=str(render_markdown(body)),
+                      is_approved=not _setting("COMMENTS_PREMODERATED", True))
+    db.session.add(comment)
+    db.session.flush()
+    if comment.is_approved:
+        record_points(user, "comment_approved", f"comment:{comment.id}")
+    return comment
+
+
+def approve_comment(comment, actor):
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有管理员可以审核评论"), "forbidden", 403)
+    if comment.is_approved and not comment.is_hidden:
+        return comment
+    comment.is_approved = True
+    comment.is_hidden = False
+    comment.moderated_by_id = actor.id
+    comment.moderated_at = clock.now()
+    db.session.flush()
+    record_points(comment.author, "comment_approved", f"comment:{comment.id}")
+    audit(actor, "comment.approved", comment, comment.body[:80])
+    return comment
+
+
+def hide_comment(comment, actor, reason=""):
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有管理员可以隐藏评论"), "forbidden", 403)
+    comment.is_hidden = True
+    comment.hidden_reason = (reason or "").strip()[:500]
+    comment.moderated_by_id = actor.id
+    comment.moderated_at = clock.now()
+    db.session.flush()
+    audit(actor, "comment.hidden", comment, comment.body[:80], reason=comment.hidden_reason or None)
+    return comment
+
+
+def visible_comments(lesson, viewer):
+    """Approved, unhidden comments; the viewer's own pending ones; everything for an admin."""
+    stmt = select(Comment).where(Comment.lesson_id == lesson.id).order_by(Comment.created_at, Comment.id)
+    if not auth.is_admin(viewer):
+        stmt = stmt.where(Comment.is_hidden.is_(False),
+                          or_(Comment.is_approved.is_(True), Comment.author_id == viewer.id))
+    return db.session.scalars(stmt).all()
+
+
+# -- requirements and oversight --------------------------------------------------------------
+
+def set_requirements(course, *, for_all=False, branch_ids=(), job_posts=(), actor=None):
+    """Replace who the course is required for."""
+    wanted = {}
+    if for_all:
+        wanted["all"] = CourseRequirement(kind="all", target_key="all")
+    for branch_id in branch_ids:
+        branch = db.session.get(Branch, int(branch_id))
+        if branch is None:
+            raise DomainError(_("支部不存在"), "not_found", 400, field="branches")
+        wanted[f"branch:{branch.id}"] = CourseRequirement(kind="branch", branch_id=branch.id,
+                                                          target_key=f"branch:{branch.id}")
+    for post in job_posts:
+        post = post.strip()[:100]
+        if post:
+            wanted[f"post:{post}"] = CourseRequirement(kind="job_post", job_post=post, target_key=f"post:{post}")
+    for requirement in list(course.requirements):
+        if requirement.target_key not in wanted:
+            course.requirements.remove(requirement)
+        else:
+            del wanted[requirement.target_key]
+    db.session.flush()
+    for requirement in wanted.values():
+        course.requirements.append(requirement)
+    db.session.flush()
+    audit(actor, "course.requirements", course, course.title,
+          targets=sorted(r.target_key for r in course.requirements))
+
+
+def requirement_for_user_sql():
+    """Clause: a CourseRequirement row applies to the User row in the same query."""
+    return or_(CourseRequirement.kind == "all",
+               and_(CourseRequirement.kind == "branch", CourseRequirement.branch_id == User.branch_id),
+               and_(CourseRequirement.kind == "job_post", CourseRequirement.job_post == User.job_post,
+                    User.job_post != ""))
+
+
+def members_done(course, users):
+    """Ids of the users who completed every published lesson of the course."""
+    lesson_ids = [lesson.id for lesson in course.published_lessons()]
+    if not lesson_ids or not users:
+        return set()
+    rows = db.session.execute(
+        select(LessonProgress.user_id, func.count(LessonProgress.id))
+        .where(LessonProgress.lesson_id.in_(lesson_ids), LessonProgress.completed_at.is_not(None),
+               LessonProgress.user_id.in_([u.id for u in users]))
+        .group_by(LessonProgress.user_id)).all()
+    return {user_id for user_id, count in rows if count >= len(lesson_ids)}
+
+
+def completion_by_branch(course, viewer):
+    """Per branch the viewer oversees: members, members it is required for, and completions."""
+    branches = db.session.scalars(auth.scope_to_branch(select(Branch).where(Branch.is_active.is_(True)),
+                                                       viewer, Branch.id).order_by(Branch.code)).all()
+    rows = []
+    for branch in branches:
+        users = db.session.scalars(select(User).where(User.branch_id == branch.id,
+                                                      User.is_active_account.is_(True))).all()
+        done = members_done(course, users)
+        required = [u for u in users if any(r.applies_to(u) for r in course.requirements)]
+        rows.append({"branch": branch, "members": len(users), "required": len(required),
+                     "done": len(done), "required_done": len([u for u in required if u.id in done])})
+    return rows
+
+
+def branch_learning(branch, year=None):
+    """Each active member of the branch: hours this year, target, required courses done / total."""
+    year = year or local_year()
+    start, end = year_bounds(year)
+    users = db.session.scalars(select(User).where(User.branch_id == branch.id, User.is_active_account.is_(True))
+                               .order_by(User.username)).all()
+    hours = dict(db.session.execute(
+        select(LessonProgress.user_id, func.sum(LessonProgress.hours_credited))
+        .where(LessonProgress.user_id.in_([u.id for u in users] or [0]), LessonProgress.completed_at >= start,
+               LessonProgress.completed_at < end)
+        .group_by(LessonProgress.user_id)).all())
+    rows = []
+    for user in users:
+        required = db.session.scalars(select(Course).where(Course.id.in_(required_course_ids(user) or [0]))).all()
+        progress = course_progress(user, required)
+        done = len([c for c in required if progress[c.id][1] and progress[c.id][0] >= progress[c.id][1]])
+        got = Decimal(hours.get(user.id) or 0).quantize(Decimal("0.01"))
+        target = target_hours(user)
+        rows.append({"user": user, "hours": got, "target": target, "required": len(required),
+                     "required_done": done, "behind": got < expected_by_now(target, year)})
+    return rows
+
+
+def expected_by_now(target, year):
+    """The share of the yearly target a member should have by today (the whole of it for past years)."""
+    start, end = year_bounds(year)
+    now = clock.now()
+    if now >= end:
+        return target
+    fraction = max(0.0, (now - start).total_seconds() / (end - start).total_seconds())
+    return (target * Decimal(str(round(fraction, 4)))).quantize(Decimal("0.01"))
