@@ -60,6 +60,9 @@ def load(instance_path):
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": True,
+        # Redis down: each process falls back to its own memory limits rather than none at all.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         "LOGIN_LIMITS_ACCOUNT": os.environ.get("PBSCHOOL_LOGIN_LIMIT_ACCOUNT", "5 per minute;20 per hour"),
         "LOGIN_LIMITS_ADDRESS": os.environ.get("PBSCHOOL_LOGIN_LIMIT_ADDRESS", "30 per minute;300 per hour"),
         # argon2id at OWASP's minimum (19 MiB, 2 passes); tests lower the cost through test_config.
