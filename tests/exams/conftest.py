@@ -77,3 +77,13 @@ def pinned():
 @pytest.fixture
 def bank(app):
     return make_bank()
+
+
+def right_value(slot):
+    """The right answer for an attempt's question, as the member would send it."""
+    q = slot.question
+    if q.type == "blank":
+        return [alts[0] for alts in q.answer]
+    if q.type == "short":
+        return "学党章党规，学系列讲话"
+    return q.kind.display(q.answer, slot.option_order)
