@@ -36,7 +36,7 @@ def create_app(test_config=None):
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
 
-    from pbschool import api, web
+    from pbschool import api, cli, web
     from pbschool.accounts import init_app as init_accounts
     from pbschool.courses import init_app as init_courses
     from pbschool.exams import init_app as init_exams
@@ -48,6 +48,7 @@ def create_app(test_config=None):
     app.register_blueprint(api.api_bp)
     app.register_blueprint(web.bp)
     errors.register(app)
+    cli.register(app)
 
     @app.context_processor
     def layout_globals():

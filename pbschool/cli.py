@@ -1,7 +1,11 @@
 """The ``pbschool`` command: the Flask CLI with the project's commands."""
 
+from pathlib import Path
+
 import click
 from flask.cli import FlaskGroup, with_appcontext
+
+from pbschool.cli_support import domain_errors
 
 
 def _create_app():
@@ -14,7 +18,7 @@ cli = FlaskGroup(create_app=_create_app, load_dotenv=False, set_debug_flag=False
                  help="pbschool 网上党校 administration.")
 
 
-@cli.command("init")
+@click.command("init")
 @with_appcontext
 def init_command():
     """Create or upgrade the database schema (Alembic migrations)."""
@@ -24,7 +28,7 @@ def init_command():
     click.echo("database is at the latest schema")
 
 
-@cli.command("demo")
+@click.command("demo")
 @with_appcontext
 def demo_command():
     """Load the demo organisation and content/ (idempotent) and print the demo logins."""
@@ -32,6 +36,39 @@ def demo_command():
 
     for line in demo.load():
         click.echo(line)
+
+
+@click.command("backup")
+@click.argument("target", type=click.Path(path_type=Path), default="backups")
+@with_appcontext
+@domain_errors
+def backup_command(target):
+    """Write a consistent backup (database + media) to TARGET (a .tar.gz file or a directory)."""
+    from pbschool import backup
+
+    path, manifest = backup.create_backup(target)
+    click.echo(f"backup written to {path} ({backup.describe(manifest)})")
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+@domain_errors
+def restore_command(source, yes):
+    """Replace the database and media with those in the backup SOURCE."""
+    from pbschool import backup
+
+    if not yes and not click.confirm("This replaces the current database and media files. Continue?"):
+        raise click.ClickException("restore cancelled")
+    manifest = backup.restore_backup(source)
+    click.echo(f"restored {source} ({backup.describe(manifest)})")
+
+
+def register(app):
+    """The project-wide commands; features add their own groups in their init_app."""
+    for command in (init_command, demo_command, backup_command, restore_command):
+        app.cli.add_command(command)
 
 
 def main():
