@@ -8,19 +8,30 @@ the lock sees every entry appended before it — caps hold under parallel reques
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 import zoneinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pbschool import clock
+from pbschool import auth, clock
+from pbschool.accounts.services import audit
 from pbschool.errors import DomainError
 from pbschool.extensions import db
-from pbschool.points.models import CATEGORIES, LedgerEntry, LedgerHead, MonthlyPublication, PointRule
+from pbschool.points.models import (
+    CATEGORIES,
+    LedgerEntry,
+    LedgerHead,
+    MonthlyPublication,
+    PointRule,
+    PointSetting,
+    PublishedScore,
+    StarRating,
+)
 
 ZERO = Decimal("0.0")
 TENTH = Decimal("0.1")
@@ -155,7 +166,11 @@ def entry_digest(entry, prev_hash):
 
 
 def _lock_head():
-    """The chain head, locked for this transaction (created on first use)."""
+    """The chain head, locked until this transaction ends (created on first use)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: a write takes the database's write lock now (and opens the
+        # transaction, so the SAVEPOINT below nests inside the caller's work).
+        db.session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=LedgerHead.seq))
     stmt = select(LedgerHead).where(LedgerHead.id == 1).with_for_update() \
         .execution_options(populate_existing=True)
     head = db.session.scalar(stmt)
@@ -182,21 +197,21 @@ def _append(user, *, kind, category, source_key, occurred_at=None, reason="", ac
         return None
     occurred_at = occurred_at or clock.now()
     day = local_date(occurred_at)
+    head = _lock_head()
+    if _exists(source_key):  # appended by a parallel request while we waited for the lock
+        return None
+    points = amount(day) if callable(amount) else amount
+    if points is None:
+        return None
+    period = open_period_for(day)
     try:
         with db.session.begin_nested():
-            head = _lock_head()
-            if _exists(source_key):  # appended by a parallel request while we waited for the lock
-                return None
-            points = amount(day) if callable(amount) else amount
-            if points is None:
-                return None
-            period = open_period_for(day)
             entry = LedgerEntry(
                 seq=head.seq + 1, user_id=user.id, branch_id=user.branch_id, kind=kind, category=category,
                 points=to_points(points), value=None if value is None else Decimal(str(value)),
-                reason=reason or "", source_key=source_key, occurred_at=occurred_at, created_at=clock.now(),
-                day=day, period=period, is_adjustment=period != period_of(day), is_veto=bool(is_veto),
-                actor_id=getattr(actor, "id", None), rule_id=getattr(rule, "id", None),
+                reason=(reason or "")[:500], source_key=source_key, occurred_at=occurred_at,
+                created_at=clock.now(), day=day, period=period, is_adjustment=period != period_of(day),
+                is_veto=bool(is_veto), actor_id=getattr(actor, "id", None), rule_id=getattr(rule, "id", None),
                 reverses_id=getattr(reverses, "id", None), prev_hash=head.hash, hash="")
             entry.hash = entry_digest(entry, head.hash)
             db.session.add(entry)
@@ -283,4 +298,256 @@ def new_source_key(prefix="manual"):
     return f"{prefix}:{uuid.uuid4().hex}"
 
 
-__all__ = ["CATEGORIES", "record_event", "balance", "ensure_default_rules", "rule_for"]
+
+# -- people's entries: awards, deductions, reversals --------------------------------------------
+
+def can_award(actor, member):
+    """A branch secretary for their own branch's members, an admin for anyone's."""
+    return (actor is not None and member is not None and member.branch_id is not None
+            and auth.has_role(actor, "secretary", "admin") and auth.can_oversee_branch(actor, member.branch_id))
+
+
+def _check_reason(reason):
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("请填写理由"), "missing_reason", field="reason")
+    if len(reason) > 500:
+        raise DomainError(_("理由不能超过 500 个字符"), "invalid_reason", field="reason")
+    return reason
+
+
+def award(member, points, reason, *, actor, category="作用发挥", is_veto=False, source_key=None,
+          occurred_at=None, rule=None):
+    """A secretary/admin adds (positive) or deducts (negative) points for a member, with a reason.
+    A deduction may be a veto item (一票否决). ``source_key`` (the form's one-time key) makes a
+    double submit write once. With ``rule`` (a custom X rule), its points, caps and category apply."""
+    if not can_award(actor, member):
+        raise DomainError(_("只能为本支部的党员加减分"), "forbidden", 403)
+    reason = _check_reason(reason)
+    source_key = source_key or new_source_key()
+    if rule is not None:
+        if not rule.is_active:
+            raise DomainError(_("该积分规则已停用"), "rule_inactive", field="rule")
+        entry = _append(member, kind=rule.kind, category=rule.category, source_key=source_key,
+                        occurred_at=occurred_at, reason=reason, actor=actor, rule=rule,
+                        amount=_rule_amount(rule, member, None, None))
+        if entry is None and not _exists(source_key):
+            raise DomainError(_("该规则今日（或本月）的积分已达上限"), "cap_reached", 409, field="rule")
+    else:
+        points = to_points(points)
+        if points == 0:
+            raise DomainError(_("分值不能为 0"), "invalid_points", field="points")
+        if category not in CATEGORIES and category not in custom_categories():
+            raise DomainError(_("请选择积分类别"), "invalid_category", field="category")
+        if is_veto and points > 0:
+            raise DomainError(_("只有扣分可以列为一票否决项"), "invalid_veto", field="is_veto")
+        entry = _append(member, kind="award" if points > 0 else "deduction", category=category,
+                        source_key=source_key, occurred_at=occurred_at, reason=reason, actor=actor,
+                        is_veto=is_veto, amount=points)
+    if entry is not None:
+        audit(actor, "points.award", entry, f"{member.username} {entry.points} {reason}",
+              member=member.username, points=str(entry.points), veto=bool(is_veto))
+    return entry
+
+
+def reverse(entry, reason, *, actor):
+    """Cancel an entry with a new one of the opposite amount that points at it (once)."""
+    if not can_award(actor, entry.user):
+        raise DomainError(_("只能更正本支部党员的积分"), "forbidden", 403)
+    reason = _check_reason(reason)
+    if entry.reverses_id is not None:
+        raise DomainError(_("冲正记录不能再次冲正"), "not_reversible", 409)
+    reversal = _append(entry.user, kind="reversal", category=entry.category, source_key=f"reversal:{entry.id}",
+                       reason=reason, actor=actor, reverses=entry, amount=-_dec(entry.points))
+    if reversal is None:
+        raise DomainError(_("这条记录已经冲正过了"), "already_reversed", 409)
+    audit(actor, "points.reverse", reversal, f"reverses #{entry.id}: {reason}", entry=entry.id)
+    return reversal
+
+
+def custom_categories():
+    return sorted({c for c in db.session.scalars(select(PointRule.category).where(PointRule.is_custom.is_(True)))
+                   if c not in CATEGORIES})
+
+
+# -- rules admin ------------------------------------------------------------------------------------
+
+def save_rule(rule, *, name, category, points, unit=None, daily_cap=None, monthly_cap=None, is_active=True,
+              actor=None):
+    """Create (``rule`` None: a custom X rule) or change a rule."""
+    name = (name or "").strip()
+    category = (category or "").strip()
+    if not name or len(name) > 100:
+        raise DomainError(_("请填写规则名称（不超过 100 个字符）"), "invalid_name", field="name")
+    if not category or len(category) > 20:
+        raise DomainError(_("请填写类别（不超过 20 个字符）"), "invalid_category", field="category")
+    caps = {}
+    for key, raw in (("daily_cap", daily_cap), ("monthly_cap", monthly_cap)):
+        caps[key] = None if raw in (None, "") else to_points(raw, key)
+        if caps[key] is not None and caps[key] <= 0:
+            raise DomainError(_("上限应大于 0"), "invalid_cap", field=key)
+    if rule is None:
+        rule = PointRule(kind=f"x_{uuid.uuid4().hex[:8]}", is_custom=True)
+        db.session.add(rule)
+    rule.name, rule.category, rule.points = name, category, to_points(points)
+    rule.unit = None if unit in (None, "") else Decimal(str(unit))
+    rule.daily_cap, rule.monthly_cap, rule.is_active = caps["daily_cap"], caps["monthly_cap"], bool(is_active)
+    db.session.flush()
+    audit(actor, "points.rule", rule, f"{rule.kind} {rule.points} {rule.category}")
+    return rule
+
+
+# -- the chain check ----------------------------------------------------------------------------
+
+def verify_chain():
+    """Walk the chain. Returns (entries checked, None) or (position, message) at the first bad entry."""
+    prev, expected, checked = GENESIS, 1, 0
+    while True:  # keyset batches: memory stays flat on millions of entries
+        batch = db.session.scalars(select(LedgerEntry).where(LedgerEntry.seq >= expected)
+                                   .order_by(LedgerEntry.seq).limit(5000)).all()
+        if not batch:
+            break
+        for entry in batch:
+            if entry.seq != expected:
+                return checked, f"entry seq {expected} is missing (next is #{entry.id}, seq {entry.seq})"
+            if entry.prev_hash != prev:
+                return checked, f"entry #{entry.id} (seq {entry.seq}) does not follow the previous entry's hash"
+            if entry_digest(entry, prev) != entry.hash:
+                return checked, (f"entry #{entry.id} (seq {entry.seq}) was changed: "
+                                 "its content does not match its hash")
+            prev, expected, checked = entry.hash, expected + 1, checked + 1
+        for entry in batch:
+            db.session.expunge(entry)
+    head = db.session.get(LedgerHead, 1)
+    if head is not None and (head.seq != checked or head.hash != prev):
+        return checked, f"the chain ends at seq {checked} but its head says seq {head.seq}: entries were removed"
+    return checked, None
+
+
+# -- monthly publication ------------------------------------------------------------------------
+
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def parse_period(raw):
+    if not isinstance(raw, str) or not PERIOD_RE.match(raw.strip()):
+        raise DomainError(_("月份格式应为 YYYY-MM，例如 2026-03"), "invalid_period", 400, field="period")
+    return raw.strip()
+
+
+def publish_month(period, *, actor=None):
+    """Freeze a month: snapshot every member's points and ranks. Later events for it land in the
+    next open month as adjustments."""
+    period = parse_period(period)
+    last_day = period_bounds(period)[1]
+    if local_date(clock.now()) <= last_day:
+        raise DomainError(_("%(p)s 尚未结束，不能发布", p=period), "month_not_ended", 409)
+    if db.session.scalar(select(MonthlyPublication.id).where(MonthlyPublication.period == period)):
+        raise DomainError(_("%(p)s 已经发布过了", p=period), "already_published", 409)
+    head = _lock_head()  # no entry slips in between the snapshot and the freeze
+    try:
+        with db.session.begin_nested():
+            publication = MonthlyPublication(period=period, published_by_id=getattr(actor, "id", None),
+                                             last_seq=head.seq if head else 0, published_at=clock.now())
+            db.session.add(publication)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise DomainError(_("%(p)s 已经发布过了", p=period), "already_published", 409) from exc
+    from pbschool.points import queries
+
+    rows = queries.live_standings(period)
+    by_cat = queries.category_totals(period)
+    if rows:
+        db.session.execute(PublishedScore.__table__.insert(), [
+            {"publication_id": publication.id, "user_id": r.user_id, "branch_id": r.branch_id,
+             "points": r.points, "rank": r.rank, "rank_in_branch": r.rank_in_branch,
+             "by_category": by_cat.get(r.user_id)} for r in rows])
+    publication.entry_count = db.session.scalar(select(func.count(LedgerEntry.id))
+                                                .where(LedgerEntry.period == period)) or 0
+    publication.total_points = sum((r.points for r in rows), Decimal("0"))
+    db.session.flush()
+    audit(actor, "points.publish", publication, f"published {period}: {len(rows)} members")
+    return publication
+
+
+# -- quarterly stars ------------------------------------------------------------------------------
+
+DEFAULT_STAR_BANDS = [60, 70, 80, 90, 96]  # lower bounds of ★1..★5; below the first: 不合格
+DEFAULT_STAR_BASE = 60
+
+
+def get_setting(key, default):
+    row = db.session.get(PointSetting, key)
+    return default if row is None or row.value is None else row.value
+
+
+def set_setting(key, value, actor=None):
+    row = db.session.get(PointSetting, key)
+    if row is None:
+        row = PointSetting(key=key)
+        db.session.add(row)
+    row.value = value
+    row.updated_at = clock.now()
+    db.session.flush()
+    audit(actor, "points.setting", key, f"{key} = {value}")
+
+
+def star_bands():
+    return list(get_setting("star_bands", DEFAULT_STAR_BANDS))
+
+
+def save_star_settings(base, bands, actor=None):
+    try:
+        base = int(base)
+        bands = [int(b) for b in bands]
+    except (TypeError, ValueError) as exc:
+        raise DomainError(_("请填写整数"), "invalid_bands", field="bands") from exc
+    if len(bands) != 5 or bands != sorted(bands) or len(set(bands)) != 5 or not 0 <= bands[0] <= bands[-1] <= 100:
+        raise DomainError(_("五个分数线应从低到高、各不相同，在 0–100 之间"), "invalid_bands", field="bands")
+    if not 0 <= base <= 100:
+        raise DomainError(_("基础分应在 0–100 之间"), "invalid_base", field="base")
+    set_setting("star_bands", bands, actor)
+    set_setting("star_base", base, actor)
+
+
+def stars_for(score, bands=None):
+    bands = bands or star_bands()
+    return sum(1 for bound in bands if Decimal(str(score)) >= bound)
+
+
+def quarter_of(day):
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def quarter_periods(quarter):
+    match = re.match(r"^(\d{4})-Q([1-4])$", quarter or "")
+    if not match:
+        raise DomainError(_("季度格式应为 YYYY-Qn，例如 2026-Q1"), "invalid_quarter", 400, field="quarter")
+    year, q = int(match.group(1)), int(match.group(2))
+    return [f"{year:04d}-{m:02d}" for m in range(3 * q - 2, 3 * q + 1)]
+
+
+def quarter_score(points):
+    """Base + the quarter's points, at most 100 (base + additions − deductions)."""
+    base = Decimal(str(get_setting("star_base", DEFAULT_STAR_BASE)))
+    return max(min(base + _dec(points), Decimal("100")), Decimal("0")).quantize(TENTH)
+
+
+def compute_stars(quarter, *, actor=None):
+    """Rate every member for an ended quarter (recomputing replaces the earlier rating)."""
+    periods = quarter_periods(quarter)
+    if local_date(clock.now()) <= period_bounds(periods[-1])[1]:
+        raise DomainError(_("%(q)s 尚未结束，不能评星", q=quarter), "quarter_not_ended", 409)
+    from pbschool.points import queries
+
+    totals = queries.member_totals(periods)
+    bands = star_bands()
+    existing = {r.user_id: r for r in db.session.scalars(select(StarRating).where(StarRating.quarter == quarter))}
+    for user_id, branch_id, points in totals:
+        score = quarter_score(points)
+        row = existing.get(user_id) or StarRating(user_id=user_id, quarter=quarter)
+        row.branch_id, row.score, row.stars, row.computed_at = branch_id, score, stars_for(score, bands), clock.now()
+        db.session.add(row)
+    db.session.flush()
+    audit(actor, "points.stars", quarter, f"stars for {quarter}: {len(totals)} members")
+    return len(totals)

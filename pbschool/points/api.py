@@ -1,0 +1,75 @@
+"""Points in the JSON API: my points, and the monthly boards (晒分)."""
+
+from flask import g, request
+
+from pbschool.accounts.services import find_branch
+from pbschool.api import api_route, ok
+from pbschool.clock import isoformat
+from pbschool.errors import DomainError
+from pbschool.points import queries, services
+
+ME_POINTS_SCHEMA = {
+    "type": "object",
+    "required": ["balance", "this_month", "entries"],
+    "properties": {
+        "balance": {"type": "number"},
+        "this_month": {"type": "number"},
+        "entries": {"type": "array", "items": {
+            "type": "object", "required": ["id", "points", "category", "reason", "created_at"],
+            "properties": {"id": {"type": "integer"}, "points": {"type": "number"},
+                           "category": {"type": "string"}, "reason": {"type": "string"},
+                           "created_at": {"type": "string", "format": "date-time"}}}},
+    },
+}
+
+BOARD_SCHEMA = {
+    "type": "object",
+    "required": ["period", "published", "rows"],
+    "properties": {
+        "period": {"type": "string"},
+        "published": {"type": "boolean"},
+        "rows": {"type": "array", "items": {
+            "type": "object", "required": ["rank", "username", "name", "branch", "points"],
+            "properties": {"rank": {"type": "integer"}, "username": {"type": "string"},
+                           "name": {"type": "string"}, "branch": {"type": "string", "nullable": True},
+                           "points": {"type": "number"}}}},
+    },
+}
+
+
+def _num(value):
+    return float(value)
+
+
+@api_route("/me/points", summary="My points: balance, this month, and my ledger entries (newest first)",
+           response=ME_POINTS_SCHEMA, tag="points")
+def me_points():
+    user = g.api_user
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
+    except ValueError as exc:
+        raise DomainError("limit 应为整数", "invalid_limit", 400) from exc
+    entries = queries.entries_of(user, limit=limit)
+    return ok({
+        "balance": _num(services.balance(user)),
+        "this_month": _num(queries.sum_points(user, [services.current_period()])),
+        "entries": [{"id": e.id, "points": _num(e.points), "category": e.category, "reason": e.reason,
+                     "created_at": isoformat(e.created_at), "kind": e.kind, "period": e.period,
+                     "is_veto": e.is_veto, "reverses": e.reverses_id} for e in entries],
+    })
+
+
+@api_route("/leaderboard", summary="A month's board (晒分): the committee's, or one branch's with ?branch=CODE",
+           response=BOARD_SCHEMA, statuses=(404,), tag="points")
+def leaderboard():
+    raw = request.args.get("period") or services.current_period()
+    period = services.parse_period(raw)
+    branch = None
+    if request.args.get("branch"):
+        branch = find_branch(request.args["branch"])
+        if branch is None:
+            raise DomainError("找不到该支部", "branch_not_found", 404)
+    publication, rows = queries.board(period, branch)
+    return ok({"period": period, "published": publication is not None,
+               "rows": [{"rank": r["rank"], "username": r["username"], "name": r["name"], "branch": r["branch"],
+                         "points": _num(r["points"])} for r in rows]})

@@ -1,0 +1,224 @@
+"""Read-only questions about the ledger: standings, boards, a member's summary, honours."""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from pbschool import clock
+from pbschool.accounts.models import Branch, User
+from pbschool.extensions import db
+from pbschool.points import services
+from pbschool.points.models import LedgerEntry, MonthlyPublication, PublishedScore, StarRating
+
+ZERO = Decimal("0.0")
+
+
+@dataclass
+class Standing:
+    user_id: int
+    username: str
+    name: str
+    branch_id: int
+    branch_code: str
+    branch_name: str
+    points: Decimal
+    rank: int = 0
+    rank_in_branch: int = 0
+
+
+def _rank(rows, key):
+    """Competition ranking (1, 2, 2, 4) over rows already sorted by points, highest first."""
+    groups = {}
+    for row in rows:
+        group = groups.setdefault(key(row), {"n": 0, "last": None, "rank": 0})
+        group["n"] += 1
+        if row.points != group["last"]:
+            group["rank"], group["last"] = group["n"], row.points
+        yield row, group["rank"]
+
+
+def _board_members(branch_id=None):
+    stmt = (select(User.id, User.username, User.name, Branch.id, Branch.code, Branch.name)
+            .join(Branch, User.branch_id == Branch.id)
+            .where(User.is_active_account.is_(True)))
+    if branch_id is not None:
+        stmt = stmt.where(User.branch_id == branch_id)
+    return stmt
+
+
+def live_standings(periods, branch_id=None):
+    """Every active member with a branch and their points over ``periods`` (a 'YYYY-MM' or a list),
+    ranked in the committee and in their branch."""
+    periods = [periods] if isinstance(periods, str) else list(periods)
+    sums = (select(LedgerEntry.user_id, func.sum(LedgerEntry.points).label("points"))
+            .where(LedgerEntry.period.in_(periods)).group_by(LedgerEntry.user_id).subquery())
+    stmt = _board_members().add_columns(func.coalesce(sums.c.points, 0)) \
+        .outerjoin(sums, sums.c.user_id == User.id)
+    rows = [Standing(uid, username, name, bid, code, bname, Decimal(str(points)).quantize(Decimal("0.1")))
+            for uid, username, name, bid, code, bname, points in db.session.execute(stmt)]
+    rows.sort(key=lambda r: (-r.points, r.branch_code, r.username))
+    for row, rank in _rank(rows, lambda r: None):
+        row.rank = rank
+    for row, rank in _rank(rows, lambda r: r.branch_id):
+        row.rank_in_branch = rank
+    if branch_id is not None:
+        rows = [r for r in rows if r.branch_id == branch_id]
+    return rows
+
+
+def member_totals(periods):
+    return [(r.user_id, r.branch_id, r.points) for r in live_standings(periods)]
+
+
+def category_totals(period, user_id=None):
+    """{user_id: {category: "points"}} for one month."""
+    stmt = (select(LedgerEntry.user_id, LedgerEntry.category, func.sum(LedgerEntry.points))
+            .where(LedgerEntry.period == period).group_by(LedgerEntry.user_id, LedgerEntry.category))
+    if user_id is not None:
+        stmt = stmt.where(LedgerEntry.user_id == user_id)
+    result = {}
+    for uid, category, points in db.session.execute(stmt):
+        result.setdefault(uid, {})[category] = str(Decimal(str(points)).quantize(Decimal("0.1")))
+    return result
+
+
+def publication(period):
+    return db.session.scalar(select(MonthlyPublication).where(MonthlyPublication.period == period))
+
+
+def board(period, branch=None):
+    """The month's board: the frozen snapshot once published, else live standings."""
+    pub = publication(period)
+    if pub is None:
+        rows = live_standings(period, branch.id if branch else None)
+        return pub, [{"rank": r.rank_in_branch if branch else r.rank, "user_id": r.user_id,
+                      "username": r.username, "name": r.name, "branch": r.branch_code,
+                      "branch_name": r.branch_name, "points": r.points} for r in rows]
+    stmt = (select(PublishedScore, User, Branch).join(User, PublishedScore.user_id == User.id)
+            .outerjoin(Branch, PublishedScore.branch_id == Branch.id)
+            .where(PublishedScore.publication_id == pub.id))
+    if branch is not None:
+        stmt = stmt.where(PublishedScore.branch_id == branch.id)
+    stmt = stmt.order_by(PublishedScore.rank_in_branch if branch else PublishedScore.rank, User.username)
+    return pub, [{"rank": s.rank_in_branch if branch else s.rank, "user_id": u.id, "username": u.username,
+                  "name": u.name, "branch": b.code if b else None, "branch_name": b.name if b else "",
+                  "points": Decimal(str(s.points))} for s, u, b in db.session.execute(stmt)]
+
+
+def last_months(n=12, end=None):
+    period = end or services.current_period()
+    out = [period]
+    year, month = int(period[:4]), int(period[5:7])
+    for _ in range(n - 1):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        out.append(f"{year:04d}-{month:02d}")
+    return list(reversed(out))
+
+
+def monthly_series(user, months):
+    stmt = (select(LedgerEntry.period, func.sum(LedgerEntry.points))
+            .where(LedgerEntry.user_id == user.id, LedgerEntry.period.in_(months)).group_by(LedgerEntry.period))
+    found = {p: Decimal(str(v)).quantize(Decimal("0.1")) for p, v in db.session.execute(stmt)}
+    return [(p, found.get(p, ZERO)) for p in months]
+
+
+def sum_points(user, periods):
+    total = db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.points), 0))
+                              .where(LedgerEntry.user_id == user.id, LedgerEntry.period.in_(periods)))
+    return Decimal(str(total)).quantize(Decimal("0.1"))
+
+
+def year_periods(year):
+    return [f"{year:04d}-{m:02d}" for m in range(1, 13)]
+
+
+def current_quarter():
+    return services.quarter_of(services.local_date(clock.now()))
+
+
+def member_summary(user):
+    """What the member's points page and home panel show."""
+    period = services.current_period()
+    year = int(period[:4])
+    quarter = current_quarter()
+    standings = live_standings(period)
+    mine = next((r for r in standings if r.user_id == user.id), None)
+    branch_size = sum(1 for r in standings if mine and r.branch_id == mine.branch_id)
+    quarter_points = sum_points(user, services.quarter_periods(quarter))
+    quarter_score = services.quarter_score(quarter_points)
+    return {
+        "period": period,
+        "year": year,
+        "quarter": quarter,
+        "balance": services.balance(user),
+        "this_month": sum_points(user, [period]),
+        "this_year": sum_points(user, year_periods(year)),
+        "by_category": category_totals(period, user.id).get(user.id, {}),
+        "rank": mine.rank if mine else None,
+        "rank_in_branch": mine.rank_in_branch if mine else None,
+        "committee_size": len(standings),
+        "branch_size": branch_size,
+        "quarter_points": quarter_points,
+        "quarter_score": quarter_score,
+        "quarter_stars": services.stars_for(quarter_score),
+        "month_target": Decimal(str(services.get_setting("month_target", 10))),
+        "year_target": Decimal(str(services.get_setting("year_target", 120))),
+    }
+
+
+def entries_of(user, limit=None, offset=0):
+    stmt = select(LedgerEntry).where(LedgerEntry.user_id == user.id).order_by(LedgerEntry.seq.desc())
+    if limit:
+        stmt = stmt.limit(limit).offset(offset)
+    return db.session.scalars(stmt).all()
+
+
+def stars_of(user, limit=8):
+    return db.session.scalars(select(StarRating).where(StarRating.user_id == user.id)
+                              .order_by(StarRating.quarter.desc()).limit(limit)).all()
+
+
+def vetoed_user_ids(year):
+    """Members with a veto deduction in the year that has not been reversed."""
+    reversal = db.aliased(LedgerEntry)
+    first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    stmt = (select(LedgerEntry.user_id).outerjoin(reversal, reversal.reverses_id == LedgerEntry.id)
+            .where(LedgerEntry.is_veto.is_(True), LedgerEntry.day >= first, LedgerEntry.day <= last,
+                   reversal.id.is_(None)))
+    return set(db.session.scalars(stmt))
+
+
+def honours_candidates(year, *, top_n=None, top_percent=None, branch_id=None):
+    """Per branch, the year's best members (top N, or top % rounded up, at least one), leaving out
+    anyone with a veto item. Returns {branch_code: [Standing...]}, plus the excluded ids."""
+    top_n = top_n if top_n is not None else (None if top_percent else int(services.get_setting("honours_top_n", 3)))
+    vetoed = vetoed_user_ids(year)
+    rows = live_standings(year_periods(year), branch_id)
+    by_branch = {}
+    for row in rows:
+        by_branch.setdefault(row.branch_code, []).append(row)
+    result = {}
+    for code, members in sorted(by_branch.items()):
+        eligible = [m for m in members if m.user_id not in vetoed and m.points > 0]
+        if top_percent:
+            count = max(1, -(-len(members) * int(top_percent) // 100))
+        else:
+            count = top_n
+        result[code] = eligible[:count]
+    return result, vetoed
+
+
+def branch_points_per_member(period):
+    """{branch_id: average points per active member} for one month."""
+    rows = live_standings(period)
+    acc = {}
+    for row in rows:
+        total, n = acc.get(row.branch_id, (ZERO, 0))
+        acc[row.branch_id] = (total + row.points, n + 1)
+    return {bid: (total / n).quantize(Decimal("0.1")) if n else ZERO for bid, (total, n) in acc.items()}
+
+

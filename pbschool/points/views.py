@@ -1,0 +1,351 @@
+"""Points pages: my points, the monthly boards (晒分), awards, publication, stars and honours."""
+
+import uuid
+from decimal import Decimal
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from pbschool import auth, clock
+from pbschool.accounts.models import Branch, User
+from pbschool.accounts.services import find_branch
+from pbschool.errors import DomainError
+from pbschool.extensions import db
+from pbschool.points import bp, queries, services
+from pbschool.points.forms import AwardForm, PublishForm, ReverseForm, RuleForm, StarSettingsForm, StarsForm
+from pbschool.points.models import CATEGORIES, LedgerEntry, MonthlyPublication, PointRule, StarRating
+from pbschool.tabular import xlsx_bytes
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _xlsx(filename, title, header, rows):
+    return Response(xlsx_bytes(title, header, rows), mimetype=XLSX,
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
+def _chart(series):
+    """Bars for an inline SVG: [(label, value, x, y, height)] on a 0..100 scale."""
+    top = max([abs(v) for _p, v in series] + [Decimal("1")])
+    width = 100 / max(len(series), 1)
+    bars = []
+    for i, (period, value) in enumerate(series):
+        height = float(max(value, 0) / top * 80)
+        bars.append({"label": period[5:], "period": period, "value": value, "x": i * width + width * 0.15,
+                     "w": width * 0.7, "y": 90 - height, "h": height, "tx": i * width + width / 2})
+    return bars
+
+
+def _member_page(user, *, manage=False):
+    summary = queries.member_summary(user)
+    months = queries.last_months(12)
+    series = queries.monthly_series(user, months)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    entries = queries.entries_of(user, limit=51, offset=(page - 1) * 50)
+    reversed_ids = set(db.session.scalars(select(LedgerEntry.reverses_id).where(
+        LedgerEntry.reverses_id.in_([e.id for e in entries]))))
+    return render_template(
+        "points/member.html", member=user, s=summary, bars=_chart(series), series=series,
+        entries=entries[:50], has_more=len(entries) > 50, page=page, stars=queries.stars_of(user),
+        manage=manage, reversed_ids=reversed_ids, reverse_form=ReverseForm(), categories=CATEGORIES)
+
+
+@bp.route("/points")
+@login_required
+def mine():
+    return _member_page(current_user)
+
+
+@bp.route("/points/members/<int:user_id>")
+@auth.roles_required("admin", "secretary")
+def member(user_id):
+    user = db.get_or_404(User, user_id)
+    auth.require(auth.can_view_user(current_user, user))
+    return _member_page(user, manage=services.can_award(current_user, user))
+
+
+# -- boards ------------------------------------------------------------------------------------
+
+def _period_arg():
+    raw = request.args.get("period") or services.current_period()
+    try:
+        return services.parse_period(raw)
+    except DomainError:
+        abort(400)
+
+
+def _board_context():
+    period = _period_arg()
+    branch = None
+    if request.args.get("branch"):
+        branch = find_branch(request.args["branch"])
+        if branch is None:
+            abort(404)
+    publication, rows = queries.board(period, branch)
+    return period, branch, publication, rows
+
+
+@bp.route("/points/board")
+@login_required
+def board():
+    period, branch, publication, rows = _board_context()
+    branches = db.session.scalars(select(Branch).where(Branch.is_active.is_(True)).order_by(Branch.code)).all()
+    published = db.session.scalars(select(MonthlyPublication.period)
+                                   .order_by(MonthlyPublication.period.desc()).limit(24)).all()
+    top = rows[:10]
+    series = [(r["name"], r["points"]) for r in top]
+    peak = max([r["points"] for r in top] + [Decimal("1")])
+    return render_template("points/board.html", period=period, branch=branch, publication=publication,
+                           rows=rows, branches=branches, published=published, series=series, peak=peak,
+                           months=queries.last_months(12))
+
+
+@bp.route("/points/board.xlsx")
+@login_required
+def board_xlsx():
+    period, branch, publication, rows = _board_context()
+    title = f"{period}{_('积分榜')}"
+    return _xlsx(f"points-{period}{'-' + branch.code if branch else ''}.xlsx", title,
+                 [_("名次"), _("用户名"), _("姓名"), _("支部"), _("积分")],
+                 [(r["rank"], r["username"], r["name"], r["branch_name"], float(r["points"])) for r in rows])
+
+
+# -- awards, deductions, corrections ----------------------------------------------------------
+
+def _award_choices(form):
+    stmt = auth.scope_to_branch(select(User).where(User.is_active_account.is_(True), User.branch_id.isnot(None)),
+                                current_user, User.branch_id).order_by(User.branch_id, User.username)
+    form.member.choices = [SelectChoice("", _("请选择"))] + [
+        SelectChoice(str(u.id), f"{u.name}（{u.username}）") for u in db.session.scalars(stmt)]
+    rules = db.session.scalars(select(PointRule).where(PointRule.is_custom.is_(True), PointRule.is_active.is_(True))
+                               .order_by(PointRule.name)).all()
+    form.rule.choices = [SelectChoice("", _("不按规则，手工填写分值"))] + [
+        SelectChoice(str(r.id), f"{r.name}（{r.category}，{r.points}）") for r in rules]
+    form.category.choices = [SelectChoice(c, c) for c in CATEGORIES + tuple(services.custom_categories())]
+
+
+@bp.route("/points/award", methods=["GET", "POST"])
+@auth.roles_required("admin", "secretary")
+def award():
+    form = AwardForm()
+    _award_choices(form)
+    if request.method == "GET":
+        form.key.data = uuid.uuid4().hex
+        if request.args.get("member", "").isdigit():
+            form.member.data = request.args["member"]
+    if form.validate_on_submit():
+        member = db.session.get(User, int(form.member.data)) if str(form.member.data).isdigit() else None
+        rule = db.session.get(PointRule, int(form.rule.data)) if str(form.rule.data or "").isdigit() else None
+        try:
+            if member is None or not services.can_award(current_user, member):
+                raise DomainError(_("只能为本支部的党员加减分"), "forbidden", field="member")
+            if rule is None and form.points.data is None:
+                raise DomainError(_("请填写分值"), "invalid_points", field="points")
+            key = form.key.data if len(form.key.data or "") == 32 else None
+            entry = services.award(member, form.points.data, form.reason.data, actor=current_user,
+                                   category=form.category.data, is_veto=form.is_veto.data, rule=rule,
+                                   source_key=f"manual:{key}" if key else None)
+        except DomainError as exc:
+            db.session.rollback()
+            getattr(form, exc.field if exc.field in form else "reason").errors.append(exc.message)
+        else:
+            db.session.commit()
+            if entry is None:
+                flash(_("这次提交已经记录过了"), "info")
+            else:
+                flash(_("已为 %(name)s 记 %(points)s 分", name=member.name, points=entry.points), "success")
+            return redirect(url_for("points.member", user_id=member.id))
+    return render_template("points/award.html", form=form)
+
+
+@bp.route("/points/entries/<int:entry_id>/reverse", methods=["POST"])
+@auth.roles_required("admin", "secretary")
+def reverse(entry_id):
+    entry = db.get_or_404(LedgerEntry, entry_id)
+    auth.require(services.can_award(current_user, entry.user))
+    form = ReverseForm()
+    if not form.validate_on_submit():
+        flash(_("请填写更正理由"), "error")
+    else:
+        try:
+            services.reverse(entry, form.reason.data, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(_("已冲正该条记录"), "success")
+    return redirect(url_for("points.member", user_id=entry.user_id))
+
+
+# -- admin: publication, stars, honours, rules -----------------------------------------------
+
+def _ended_unpublished_months():
+    published = {p for p in db.session.scalars(select(MonthlyPublication.period))}
+    months = queries.last_months(13)[:-1]  # the current month has not ended
+    return [m for m in reversed(months) if m not in published]
+
+
+def _ended_quarters():
+    current = queries.current_quarter()
+    year, q = int(current[:4]), int(current[-1])
+    out = []
+    for _i in range(4):
+        q -= 1
+        if q == 0:
+            year, q = year - 1, 4
+        out.append(f"{year}-Q{q}")
+    return out
+
+
+@bp.route("/points/admin", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def admin():
+    publish_form = PublishForm(prefix="pub")
+    publish_form.period.choices = [SelectChoice(m, m) for m in _ended_unpublished_months()]
+    stars_form = StarsForm(prefix="stars")
+    stars_form.quarter.choices = [SelectChoice(q, q) for q in _ended_quarters()]
+    settings_form = StarSettingsForm(prefix="set")
+    if request.method == "GET":
+        settings_form.base.data = int(services.get_setting("star_base", services.DEFAULT_STAR_BASE))
+        settings_form.bands.data = ",".join(str(b) for b in services.star_bands())
+        settings_form.honours_top_n.data = int(services.get_setting("honours_top_n", 3))
+        settings_form.month_target.data = Decimal(str(services.get_setting("month_target", 10)))
+        settings_form.year_target.data = Decimal(str(services.get_setting("year_target", 120)))
+    action = request.form.get("action")
+    if request.method == "POST":
+        form = {"publish": publish_form, "stars": stars_form, "settings": settings_form}.get(action)
+        if form is not None and form.validate_on_submit():
+            try:
+                if action == "publish":
+                    pub = services.publish_month(publish_form.period.data, actor=current_user)
+                    message = _("已发布 %(p)s 积分榜：%(n)d 名党员", p=pub.period, n=len(pub.scores))
+                elif action == "stars":
+                    n = services.compute_stars(stars_form.quarter.data, actor=current_user)
+                    message = _("已完成 %(q)s 评星：%(n)d 名党员", q=stars_form.quarter.data, n=n)
+                else:
+                    services.save_star_settings(settings_form.base.data,
+                                                (settings_form.bands.data or "").replace("，", ",").split(","),
+                                                actor=current_user)
+                    for key in ("honours_top_n", "month_target", "year_target"):
+                        value = getattr(settings_form, key).data
+                        if value is not None:
+                            services.set_setting(key, float(value) if key != "honours_top_n" else int(value),
+                                                 current_user)
+                    message = _("设置已保存")
+            except DomainError as exc:
+                db.session.rollback()
+                target = {"publish": publish_form.period, "stars": stars_form.quarter}.get(action) \
+                    or getattr(settings_form, exc.field if exc.field in ("base", "bands") else "bands")
+                target.errors.append(exc.message)
+            else:
+                db.session.commit()
+                flash(message, "success")
+                return redirect(url_for("points.admin"))
+    publications = db.session.scalars(select(MonthlyPublication).order_by(MonthlyPublication.period.desc())
+                                      .limit(24)).all()
+    rules = db.session.scalars(select(PointRule).order_by(PointRule.is_custom, PointRule.id)).all()
+    return render_template("points/admin.html", publish_form=publish_form, stars_form=stars_form,
+                           settings_form=settings_form, publications=publications, rules=rules)
+
+
+@bp.route("/points/rules/new", methods=["GET", "POST"])
+@bp.route("/points/rules/<int:rule_id>", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def rule(rule_id=None):
+    services.ensure_default_rules()
+    item = db.get_or_404(PointRule, rule_id) if rule_id else None
+    form = RuleForm(obj=item)
+    if form.validate_on_submit():
+        try:
+            services.save_rule(item, name=form.name.data, category=form.category.data, points=form.points.data,
+                               unit=form.unit.data, daily_cap=form.daily_cap.data,
+                               monthly_cap=form.monthly_cap.data, is_active=form.is_active.data,
+                               actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            getattr(form, exc.field if exc.field in form else "name").errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("规则已保存"), "success")
+            return redirect(url_for("points.admin"))
+    return render_template("points/rule_form.html", form=form, rule=item)
+
+
+def _quarter_arg():
+    quarter = request.args.get("quarter") or _ended_quarters()[0]
+    try:
+        services.quarter_periods(quarter)
+    except DomainError:
+        abort(400)
+    return quarter
+
+
+def _star_rows(quarter):
+    stmt = (select(StarRating, User, Branch).join(User, StarRating.user_id == User.id)
+            .outerjoin(Branch, StarRating.branch_id == Branch.id).where(StarRating.quarter == quarter))
+    stmt = auth.scope_to_branch(stmt, current_user, StarRating.branch_id) \
+        if not auth.is_admin(current_user) else stmt
+    return db.session.execute(stmt.order_by(StarRating.score.desc(), User.username)).all()
+
+
+@bp.route("/points/stars")
+@auth.roles_required("admin", "secretary")
+def stars():
+    quarter = _quarter_arg()
+    return render_template("points/stars.html", quarter=quarter, rows=_star_rows(quarter),
+                           quarters=_ended_quarters(), bands=services.star_bands())
+
+
+@bp.route("/points/stars.xlsx")
+@auth.roles_required("admin", "secretary")
+def stars_xlsx():
+    quarter = _quarter_arg()
+    return _xlsx(f"stars-{quarter}.xlsx", f"{quarter}{_('评星')}",
+                 [_("姓名"), _("用户名"), _("支部"), _("得分"), _("星级")],
+                 [(u.name, u.username, b.name if b else "", float(s.score), s.stars)
+                  for s, u, b in _star_rows(quarter)])
+
+
+def _honours():
+    year = request.args.get("year", type=int) or services.local_date(clock.now()).year
+    if not 2000 <= year <= 2100:
+        abort(400)
+    branch_id = None if auth.is_admin(current_user) else current_user.branch_id
+    percent = request.args.get("percent", type=int)
+    if percent is not None and not 1 <= percent <= 100:
+        abort(400)
+    result, vetoed = queries.honours_candidates(year, top_percent=percent, branch_id=branch_id)
+    return year, percent, result, vetoed
+
+
+@bp.route("/points/honours")
+@auth.roles_required("admin", "secretary")
+def honours():
+    year, percent, result, vetoed = _honours()
+    names = dict(db.session.execute(select(Branch.code, Branch.name)).all())
+    vetoed_users = db.session.scalars(auth.scope_to_branch(select(User).where(User.id.in_(vetoed)),
+                                                           current_user, User.branch_id)).all()
+    return render_template("points/honours.html", year=year, percent=percent, result=result, names=names,
+                           vetoed=vetoed_users)
+
+
+@bp.route("/points/honours.xlsx")
+@auth.roles_required("admin", "secretary")
+def honours_xlsx():
+    year, _percent, result, _vetoed = _honours()
+    rows = [(code, m.rank_in_branch, m.name, m.username, float(m.points))
+            for code, members in result.items() for m in members]
+    return _xlsx(f"honours-{year}.xlsx", f"{year}{_('评先候选')}",
+                 [_("支部"), _("支部名次"), _("姓名"), _("用户名"), _("年度积分")], rows)
+
+
+# -- home panel --------------------------------------------------------------------------------
+
+def home_panel(user):
+    if user.branch_id is None:
+        return None
+    return render_template("points/_home_panel.html", s=queries.member_summary(user))
