@@ -36,6 +36,15 @@ def _secret_key(instance_path, env):
     return key
 
 
+def _engine_options(database_url):
+    options = {"pool_pre_ping": True}  # a restarted database costs one failed ping, not an error page
+    if database_url.startswith("postgresql"):
+        # Per process: workers x threads should stay within PostgreSQL's max_connections (or PgBouncer's).
+        options.update(pool_size=_int("PBSCHOOL_DB_POOL_SIZE", 5), max_overflow=_int("PBSCHOOL_DB_MAX_OVERFLOW", 5),
+                       pool_recycle=1800, pool_timeout=10)
+    return options
+
+
 def load(instance_path):
     """Build the Flask config mapping from the environment."""
     env = os.environ.get("PBSCHOOL_ENV", "development")
@@ -51,7 +60,7 @@ def load(instance_path):
         "PBSCHOOL_ENV": env,
         "SECRET_KEY": _secret_key(instance_path, env),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
         "REDIS_URL": redis_url,
         "MEDIA_DIR": os.environ.get("PBSCHOOL_MEDIA_DIR") or str(Path(instance_path) / "media"),
         "MAX_UPLOAD_MB": max_upload_mb,
