@@ -1,0 +1,67 @@
+import datetime as dt
+
+import pytest
+
+from pbschool import clock
+from pbschool.extensions import db
+from pbschool.points import services
+
+
+@pytest.fixture
+def board_data(app, make):
+    clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+    zc = make.branch(code="ZC1", name="综采一队党支部")
+    jd = make.branch(code="JD", name="机电科党支部")
+    a = make.user("zhang", branch=zc, name="张三")
+    b = make.user("li", branch=jd, name="李四")
+    make.user("wang", branch=zc, name="王五")
+    services.record_event(a, "exam_passed", "attempt:1", points=3, value=90)
+    services.record_event(b, "meeting_attended", "meeting:1:user:2")
+    services.record_event(a, "lesson_completed", "lesson:1:user:1", value=1)
+    db.session.commit()
+    return a, b
+
+
+def test_me_points(board_data, api):
+    a, _b = board_data
+    body = api.token(a).get("/me/points").get_json()
+    assert body["balance"] == 4.0 and body["this_month"] == 4.0
+    assert [e["category"] for e in body["entries"]] == ["学习", "考试"]
+    assert body["entries"][0]["reason"] and body["entries"][0]["created_at"].endswith("Z")
+    assert set(body["entries"][0]) >= {"id", "points", "category", "reason", "created_at"}
+
+
+def test_leaderboard_committee_and_branch(board_data, api):
+    a, _b = board_data
+    api.token(a)
+    body = api.get("/leaderboard?period=2026-03").get_json()
+    assert body["period"] == "2026-03" and body["published"] is False
+    assert [(r["rank"], r["username"], r["branch"], r["points"]) for r in body["rows"]] == [
+        (1, "li", "JD", 5.0), (2, "zhang", "ZC1", 4.0), (3, "wang", "ZC1", 0.0)]
+    branch = api.get("/leaderboard?period=2026-03&branch=ZC1").get_json()
+    assert [(r["rank"], r["username"]) for r in branch["rows"]] == [(1, "zhang"), (2, "wang")]
+    clock.pin(dt.datetime(2026, 4, 3))
+    services.publish_month("2026-03")
+    db.session.commit()
+    assert api.get("/leaderboard?period=2026-03").get_json()["published"] is True
+
+
+@pytest.mark.parametrize("query", ["period=2026-13", "period=March", "period=", "period=2026-3"])
+def test_leaderboard_bad_period_is_400_json(board_data, api, query):
+    response = api.token(board_data[0]).get(f"/leaderboard?{query}")
+    if query == "period=":
+        assert response.status_code == 200  # empty means this month
+        return
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_period"
+
+
+def test_leaderboard_unknown_branch_is_404_and_auth_is_needed(board_data, api, client):
+    assert api.token(board_data[0]).get("/leaderboard?branch=NOPE").status_code == 404
+    assert client.get("/api/v1/me/points").status_code == 401
+    assert client.get("/api/v1/leaderboard").status_code == 401
+
+
+def test_openapi_documents_the_points_endpoints(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "/me/points" in paths and "/leaderboard" in paths

@@ -1,0 +1,81 @@
+"""Parallel requests against PostgreSQL: one entry per source event, caps hold, the chain stays linear."""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from pbschool import clock
+from pbschool.accounts.models import User
+from pbschool.extensions import db
+from pbschool.points import services
+from pbschool.points.models import LedgerEntry
+
+pytestmark = pytest.mark.postgres_only
+
+
+def _parallel(app, count, work):
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def run(i):
+        try:
+            with app.app_context():
+                barrier.wait()
+                work(i)
+                db.session.commit()
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+
+
+@pytest.fixture
+def pg_app(app, backend):
+    if backend == "sqlite":
+        pytest.skip("SQLite serialises writes and hides races")
+    clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+    services.ensure_default_rules()
+    db.session.commit()
+    return app
+
+
+def test_same_event_in_parallel_writes_one_entry(pg_app, make):
+    member_id = make.user().id
+    _parallel(pg_app, 10, lambda i: services.record_event(db.session.get(User, member_id), "exam_passed",
+                                                         "attempt:42", points=4, value=90))
+    assert db.session.scalar(select(func.count(LedgerEntry.id))) == 1
+    assert services.balance(db.session.get(User, member_id)) == Decimal("4.0")
+
+
+def test_daily_cap_holds_under_parallel_requests(pg_app, make):
+    member_id = make.user().id
+
+    def complete(i):
+        user = db.session.get(User, member_id)
+        services.record_event(user, "lesson_completed", f"lesson:{i}:user:{member_id}", value=1)
+
+    _parallel(pg_app, 12, complete)
+    assert services.balance(db.session.get(User, member_id)) == Decimal("5.0")
+    assert db.session.scalar(select(func.count(LedgerEntry.id))) == 5
+
+
+def test_chain_is_linear_after_parallel_appends(pg_app, make, runner):
+    ids = [make.user().id for _ in range(4)]
+
+    def work(i):
+        user = db.session.get(User, ids[i % 4])
+        services.record_event(user, "meeting_attended", f"meeting:{i}:user:{user.id}")
+
+    _parallel(pg_app, 16, work)
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0 and "16 entries" in result.output
+    seqs = db.session.scalars(select(LedgerEntry.seq).order_by(LedgerEntry.seq)).all()
+    assert seqs == list(range(1, 17))
