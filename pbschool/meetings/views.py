@@ -1,0 +1,98 @@
+"""Meeting pages: a branch's meetings and rhythm, recording a meeting with its attendance."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from pbschool import auth, clock
+from pbschool.accounts.models import Branch
+from pbschool.accounts.services import find_branch
+from pbschool.errors import DomainError
+from pbschool.extensions import db
+from pbschool.meetings import bp, services
+from pbschool.meetings.forms import AttendeesForm, MeetingForm, kind_choices
+from pbschool.meetings.models import MEETING_KINDS, Meeting
+from pbschool.points import services as points
+
+
+def _branch_for_request():
+    """The secretary's own branch; an admin picks one with ?branch=CODE."""
+    if auth.is_admin(current_user):
+        code = request.args.get("branch")
+        if not code:
+            return None
+        branch = find_branch(code)
+        if branch is None:
+            abort(404)
+        return branch
+    if current_user.branch is None:
+        abort(403)
+    return current_user.branch
+
+
+@bp.route("/meetings")
+@auth.roles_required("admin", "secretary")
+def index():
+    branch = _branch_for_request()
+    if branch is None:  # admin without a branch chosen: every branch's rhythm
+        branches = db.session.scalars(select(Branch).where(Branch.is_active.is_(True)).order_by(Branch.code)).all()
+        return render_template("meetings/branches.html",
+                               rows=[(b, services.rhythm(b.id)) for b in branches])
+    meetings = db.session.scalars(select(Meeting).where(Meeting.branch_id == branch.id)
+                                  .order_by(Meeting.held_on.desc(), Meeting.id.desc()).limit(100)).all()
+    return render_template("meetings/index.html", branch=branch, meetings=meetings,
+                           rhythm=services.rhythm(branch.id), kinds=MEETING_KINDS)
+
+
+def _member_choices(branch):
+    return [SelectChoice(str(u.id), u.name) for u in services.branch_members(branch.id)]
+
+
+@bp.route("/meetings/new", methods=["GET", "POST"])
+@auth.roles_required("admin", "secretary")
+def new():
+    branch = _branch_for_request()
+    if branch is None:
+        abort(400)
+    auth.require(services.can_record(current_user, branch.id))
+    form = MeetingForm()
+    form.kind.choices = kind_choices()
+    form.attendees.choices = _member_choices(branch)
+    if request.method == "GET":
+        form.held_on.data = points.local_date(clock.now())
+    if form.validate_on_submit():
+        try:
+            meeting, credited = services.record_meeting(
+                branch, form.kind.data, form.held_on.data, form.topic.data, form.attendees.data,
+                actor=current_user, notes=form.notes.data)
+        except DomainError as exc:
+            db.session.rollback()
+            getattr(form, exc.field if exc.field in form else "topic").errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("会议已记录，%(n)d 名出席党员获得积分", n=credited), "success")
+            return redirect(url_for("meetings.detail", meeting_id=meeting.id))
+    return render_template("meetings/form.html", form=form, branch=branch)
+
+
+@bp.route("/meetings/<int:meeting_id>", methods=["GET", "POST"])
+@auth.roles_required("admin", "secretary")
+def detail(meeting_id):
+    meeting = db.get_or_404(Meeting, meeting_id)
+    auth.require(auth.can_oversee_branch(current_user, meeting.branch_id))
+    present = {a.user_id for a in meeting.attendances}
+    form = AttendeesForm()
+    form.attendees.choices = [c for c in _member_choices(meeting.branch) if int(c.value) not in present]
+    if form.validate_on_submit():
+        try:
+            credited = services.add_attendees(meeting, form.attendees.data, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            form.attendees.errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("已补记 %(n)d 名出席党员", n=credited), "success")
+            return redirect(url_for("meetings.detail", meeting_id=meeting.id))
+    return render_template("meetings/detail.html", meeting=meeting, form=form)
