@@ -5,6 +5,7 @@ import os
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from pbschool import config, errors, registry
 from pbschool.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -19,11 +20,19 @@ def select_locale():
     return session.get("lang", "zh_CN")
 
 
+class BoundedIntConverter(IntegerConverter):
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(test_config=None):
     """Application factory: config, extensions, blueprints, CLI, error handlers."""
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("PBSCHOOL_INSTANCE_DIR")
     app = Flask(__name__, instance_path=instance_path or None, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
+    # Ids beyond a database integer are 404s, not overflow errors deep in the driver.
+    app.url_map.converters["int"] = BoundedIntConverter
     if test_config is None:
         app.config.from_mapping(config.load(app.instance_path))
     else:
