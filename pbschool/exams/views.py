@@ -1,28 +1,542 @@
-"""Exam pages: the member's list, the sitting, results; banks and exams for staff."""
+"""Exam pages: the member's list, the sitting, results and the wrong-answer book; banks, questions,
+exams, results, marking and statistics for staff. Thin: services do the work, the view commits."""
 
-from flask_login import login_required
+from decimal import Decimal
 
-from pbschool import auth
-from pbschool.exams import bp
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime, to_utc
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from wtforms.fields.choices import SelectChoice
 
+from pbschool import auth, clock
+from pbschool.accounts.importer import ImportRefused
+from pbschool.accounts.models import Branch, User
+from pbschool.errors import DomainError
+from pbschool.exams import bp, services, stats
+from pbschool.exams.forms import ActionForm, BankForm, BankImportForm, ExamForm, ExtraTimeForm, QuestionForm
+from pbschool.exams.importer import export_xlsx, import_bank_file, template_csv, template_xlsx
+from pbschool.exams.models import Answer, Attempt, AttemptQuestion, Exam, Question, QuestionBank
+from pbschool.exams.qtypes import LETTERS, all_types, render_stem
+from pbschool.extensions import db
+
+PAGE_SIZE = 50
+
+
+@bp.app_template_filter("localtime")
+def localtime(moment, fmt="yyyy-MM-dd HH:mm"):
+    return format_datetime(moment, fmt) if moment else "—"
+
+
+def _xlsx_response(data, filename):
+    from urllib.parse import quote
+
+    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+
+
+# -- members -----------------------------------------------------------------------------------
 
 @bp.route("/exams")
 @login_required
 def my_exams():
-    return ""
+    services.bulk_close_overdue_for(current_user)
+    db.session.commit()
+    rows = []
+    for exam in services.exams_for(current_user):
+        attempts = services.attempts_of(exam, current_user)
+        rows.append({"exam": exam, "left": max(0, exam.max_attempts - len(attempts)),
+                     "open_attempt": next((a for a in attempts if a.state == "in_progress"), None),
+                     "best": services.counted_attempts(exam, attempts).get(current_user.id)})
+    past = db.session.scalars(select(Attempt).where(Attempt.user_id == current_user.id,
+                                                    Attempt.state != "in_progress")
+                              .options(selectinload(Attempt.exam))
+                              .order_by(Attempt.submitted_at.desc()).limit(30)).all()
+    return render_template("exams/my_exams.html", rows=rows, past=past)
 
+
+def _visible_exam(exam_id):
+    exam = db.get_or_404(Exam, exam_id)
+    if not exam.is_published or not exam.admits(current_user):
+        abort(404)
+    return exam
+
+
+@bp.route("/exams/<int:exam_id>")
+@login_required
+def exam_detail(exam_id):
+    exam = _visible_exam(exam_id)
+    services.bulk_close_overdue_for(current_user)
+    db.session.commit()
+    attempts = services.attempts_of(exam, current_user)
+    return render_template("exams/exam_detail.html", exam=exam, attempts=attempts,
+                           left=max(0, exam.max_attempts - len(attempts)), is_open=exam.is_open(clock.now()),
+                           open_attempt=next((a for a in attempts if a.state == "in_progress"), None),
+                           form=ActionForm())
+
+
+@bp.route("/exams/<int:exam_id>/start", methods=["POST"])
+@login_required
+def start(exam_id):
+    exam = _visible_exam(exam_id)
+    ActionForm().validate_on_submit() or abort(400)
+    try:
+        attempt = services.start_attempt(exam, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("exams.exam_detail", exam_id=exam.id))
+    db.session.commit()
+    return redirect(url_for("exams.sit", attempt_id=attempt.id))
+
+
+def _own_attempt(attempt_id):
+    attempt = db.get_or_404(Attempt, attempt_id)
+    if attempt.user_id != current_user.id:
+        abort(404)
+    return attempt
+
+
+@bp.route("/attempts/<int:attempt_id>")
+@login_required
+def sit(attempt_id):
+    attempt = _own_attempt(attempt_id)
+    if services.finish_if_overdue(attempt):
+        db.session.commit()
+        flash(_("考试时间已到，系统已按已保存的答案自动交卷"), "warning")
+    if attempt.state != "in_progress":
+        return redirect(url_for("exams.result", attempt_id=attempt.id))
+    return render_template("exams/sit.html", attempt=attempt, exam=attempt.exam, paper=services.paper(attempt),
+                           server_now=clock.now(), iso=clock.isoformat)
+
+
+def _form_value(item, form):
+    """A question's answer from the page's plain form (the no-JavaScript path)."""
+    name = f"q{item['id']}"
+    if item["type"] == "multiple":
+        values = form.getlist(name)
+        return sorted(values) or None
+    if item["type"] == "blank":
+        values = form.getlist(name)
+        return values if any(v.strip() for v in values) else None
+    raw = form.get(name)
+    if raw in (None, ""):
+        return None
+    if item["type"] == "truefalse":
+        return {"true": True, "false": False}.get(raw, raw)
+    return raw
+
+
+@bp.route("/attempts/<int:attempt_id>/submit", methods=["POST"])
+@login_required
+def submit(attempt_id):
+    attempt = _own_attempt(attempt_id)
+    ActionForm().validate_on_submit() or abort(400)
+    action = request.form.get("action", "submit")
+    if attempt.state == "in_progress" and not services.is_overdue(attempt):
+        problems = 0
+        for item in services.paper(attempt):
+            name = f"q{item['id']}"
+            if name not in request.form and item["type"] not in ("multiple",):
+                continue
+            value = _form_value(item, request.form)
+            if value == item["saved"] or (value is None and item["saved"] is None):
+                continue
+            try:
+                services.save_answer(attempt, item["id"], value)
+            except DomainError:
+                problems += 1
+        if action == "save":
+            db.session.commit()
+            if problems:
+                flash(_("有 %(n)d 道题的答案格式不正确，未保存", n=problems), "error")
+            else:
+                flash(_("答案已保存"), "success")
+            return redirect(url_for("exams.sit", attempt_id=attempt.id))
+    services.submit_attempt(attempt, auto=services.is_overdue(attempt))
+    db.session.commit()
+    return redirect(url_for("exams.result", attempt_id=attempt.id))
+
+
+@bp.route("/attempts/<int:attempt_id>/result")
+@login_required
+def result(attempt_id):
+    attempt = _own_attempt(attempt_id)
+    if services.finish_if_overdue(attempt):
+        db.session.commit()
+    if attempt.state == "in_progress":
+        return redirect(url_for("exams.sit", attempt_id=attempt.id))
+    return render_template("exams/result.html", attempt=attempt, exam=attempt.exam,
+                           review=services.review(attempt))
+
+
+@bp.route("/exams/wrong-answers")
+@login_required
+def wrong_book():
+    """错题本: questions the member got wrong, where the exam lets them see the answers."""
+    stmt = (select(AttemptQuestion).join(Attempt, AttemptQuestion.attempt_id == Attempt.id)
+            .where(Attempt.user_id == current_user.id, Attempt.state != "in_progress",
+                   AttemptQuestion.score.is_not(None), AttemptQuestion.score < AttemptQuestion.points)
+            .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.attempt)
+                     .selectinload(Attempt.exam))
+            .order_by(Attempt.submitted_at.desc(), AttemptQuestion.position))
+    items, seen = [], set()
+    for slot in db.session.scalars(stmt):
+        attempt = slot.attempt
+        if slot.question_id in seen or not services.review_open(attempt):
+            continue
+        seen.add(slot.question_id)
+        answer = db.session.scalar(select(Answer.value).where(Answer.attempt_id == attempt.id,
+                                                              Answer.question_id == slot.question_id))
+        q = slot.question
+        items.append({"exam": attempt.exam, "stem_html": render_stem(q), "type_label": q.kind.label,
+                      "options": q.kind.render_options(q, None),
+                      "yours": q.kind.describe(q, answer), "correct": q.kind.describe(q, q.answer),
+                      "explanation": q.explanation if attempt.exam.review == "explanations" else "",
+                      "score": slot.score, "points": slot.points})
+    return render_template("exams/wrong_book.html", items=items)
+
+
+def home_panel(user):
+    """Exams open now with their closing time, on the home page."""
+    exams = services.exams_for(user)
+    if not exams:
+        return None
+    rows = [(e, services.attempts_left(e, user)) for e in exams[:5]]
+    return Markup(render_template("exams/_home_panel.html", rows=rows))  # noqa: S704  (an escaped template)
+
+
+# -- banks and questions --------------------------------------------------------------------------
 
 @bp.route("/admin/banks")
 @auth.roles_required("admin", "lecturer")
 def banks():
-    return ""
+    counts = dict(db.session.execute(select(Question.bank_id, func.count(Question.id))
+                                     .where(Question.is_active.is_(True)).group_by(Question.bank_id)).all())
+    rows = db.session.scalars(select(QuestionBank).order_by(QuestionBank.name)).all()
+    return render_template("exams/banks.html", banks=rows, counts=counts, import_form=BankImportForm(),
+                           bank_form=BankForm(prefix="bank"))
+
+
+@bp.route("/admin/banks/new", methods=["POST"])
+@auth.roles_required("admin", "lecturer")
+def new_bank():
+    form = BankForm(prefix="bank")
+    if form.validate_on_submit():
+        if services.find_bank(form.name.data):
+            flash(_("题库「%(n)s」已存在", n=form.name.data), "error")
+            return redirect(url_for("exams.banks"))
+        bank = services.get_or_create_bank(form.name.data, actor=current_user)
+        bank.description = form.description.data or ""
+        db.session.commit()
+        return redirect(url_for("exams.bank", bank_id=bank.id))
+    flash(_("请填写题库名称"), "error")
+    return redirect(url_for("exams.banks"))
+
+
+@bp.route("/admin/banks/import", methods=["GET", "POST"])
+@auth.roles_required("admin", "lecturer")
+def import_bank():
+    form = BankImportForm()
+    if request.method == "GET" and request.args.get("bank"):
+        form.bank.data = request.args["bank"]
+    result = errors = None
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            result = import_bank_file(upload.read(), upload.filename or "", form.bank.data, actor=current_user)
+        except ImportRefused as exc:
+            db.session.rollback()
+            errors = exc.errors
+        except DomainError as exc:
+            db.session.rollback()
+            form.file.errors.append(exc.message)
+        else:
+            db.session.commit()
+    return render_template("exams/bank_import.html", form=form, result=result, errors=errors)
+
+
+@bp.route("/admin/banks/template.<fmt>")
+@auth.roles_required("admin", "lecturer")
+def bank_template(fmt):
+    if fmt == "xlsx":
+        return _xlsx_response(template_xlsx(), "题库导入模板.xlsx")
+    if fmt == "csv":
+        return Response(template_csv(), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=question-template.csv"})
+    abort(404)
+
+
+@bp.route("/admin/banks/<int:bank_id>")
+@auth.roles_required("admin", "lecturer")
+def bank(bank_id):
+    bank = db.get_or_404(QuestionBank, bank_id)
+    stmt = select(Question).where(Question.bank_id == bank.id)
+    q = (request.args.get("q") or "").strip()
+    qtype = request.args.get("type") or ""
+    category = request.args.get("category") or ""
+    if q:
+        stmt = stmt.where(Question.stem.ilike(f"%{q}%"))
+    if qtype:
+        stmt = stmt.where(Question.type == qtype)
+    if category:
+        stmt = stmt.where(Question.category == category)
+    page = db.paginate(stmt.order_by(Question.id), per_page=PAGE_SIZE, error_out=False)
+    categories = db.session.scalars(select(Question.category).where(Question.bank_id == bank.id)
+                                    .distinct().order_by(Question.category)).all()
+    return render_template("exams/bank.html", bank=bank, page=page, q=q, qtype=qtype, category=category,
+                           categories=[c for c in categories if c], types=all_types())
+
+
+@bp.route("/admin/banks/<int:bank_id>/export.xlsx")
+@auth.roles_required("admin", "lecturer")
+def export_bank(bank_id):
+    bank = db.get_or_404(QuestionBank, bank_id)
+    return _xlsx_response(export_xlsx(bank), f"{bank.name}.xlsx")
+
+
+def _question_fields(form):
+    return {"type": form.type.data, "stem": form.stem.data, "answer": form.answer.data,
+            "options": [getattr(form, f"option_{k}").data or "" for k in LETTERS],
+            "score": str(form.score.data), "difficulty": form.difficulty.data, "category": form.category.data,
+            "explanation": form.explanation.data, "is_active": form.is_active.data}
+
+
+@bp.route("/admin/banks/<int:bank_id>/questions/new", methods=["GET", "POST"])
+@bp.route("/admin/questions/<int:question_id>", methods=["GET", "POST"])
+@auth.roles_required("admin", "lecturer")
+def edit_question(bank_id=None, question_id=None):
+    question = db.get_or_404(Question, question_id) if question_id else None
+    bank = question.bank if question else db.get_or_404(QuestionBank, bank_id)
+    form = QuestionForm(obj=question)
+    if question is not None and request.method == "GET":
+        form.answer.data = question.kind.format_answer(question)
+        form.difficulty.data = str(question.difficulty)
+        for i, text in enumerate(question.options or []):
+            getattr(form, f"option_{LETTERS[i]}").data = text
+    if form.validate_on_submit():
+        try:
+            question = services.save_question(bank, _question_fields(form), question=question, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            getattr(form, exc.field or "answer").errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("题目已保存"), "success")
+            return redirect(url_for("exams.bank", bank_id=bank.id))
+    preview = render_stem(question) if question else None
+    return render_template("exams/question_form.html", form=form, bank=bank, question=question,
+                           letters=LETTERS, preview=preview)
+
+
+# -- exams (staff) -------------------------------------------------------------------------------
+
+def _staff_exam(exam_id):
+    exam = db.get_or_404(Exam, exam_id)
+    return exam
 
 
 @bp.route("/admin/exams")
-@auth.roles_required("admin", "secretary")
+@auth.roles_required("admin", "secretary", "lecturer")
 def admin_exams():
-    return ""
+    exams = db.session.scalars(select(Exam).order_by(Exam.created_at.desc(), Exam.id.desc())).all()
+    counts = dict(db.session.execute(select(Attempt.exam_id, func.count(Attempt.id)).group_by(Attempt.exam_id)).all())
+    pending = dict(db.session.execute(select(Attempt.exam_id, func.count(Attempt.id))
+                                      .where(Attempt.state == "pending_review").group_by(Attempt.exam_id)).all())
+    return render_template("exams/admin_exams.html", exams=exams, counts=counts, pending=pending,
+                           now=clock.now())
 
 
-def home_panel(user):
-    return None
+def _bank_choices():
+    return [SelectChoice("", _("（不使用）"))] + [
+        SelectChoice(str(b.id), b.name) for b in db.session.scalars(select(QuestionBank).order_by(QuestionBank.name))]
+
+
+def _local_to_utc(moment):
+    return to_utc(moment).replace(tzinfo=None) if moment else None
+
+
+@bp.route("/admin/exams/new", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def new_exam():
+    form = ExamForm()
+    bank_choices = _bank_choices()
+    for entry in form.sections:
+        entry.form.bank.choices = bank_choices
+    form.branches.choices = [SelectChoice(str(b.id), b.name) for b in db.session.scalars(
+        select(Branch).where(Branch.is_active.is_(True)).order_by(Branch.code))]
+    if form.validate_on_submit():
+        sections = []
+        for entry in form.sections:
+            sub = entry.form
+            if not sub.bank.data:
+                continue
+            sections.append({"bank": int(sub.bank.data), "category": sub.category.data or None,
+                             "difficulty": int(sub.difficulty.data) if sub.difficulty.data else None,
+                             "count": sub.count.data, "points_each": sub.points_each.data or Decimal("1")})
+        branches = [db.session.get(Branch, int(b)) for b in form.branches.data or [] if str(b).isdigit()]
+        data = {"title": form.title.data, "description": form.description.data,
+                "time_limit_seconds": form.time_limit_minutes.data * 60,
+                "opens_at": _local_to_utc(form.opens_at.data), "closes_at": _local_to_utc(form.closes_at.data),
+                "max_attempts": form.max_attempts.data, "grading_method": form.grading_method.data,
+                "pass_score": form.pass_score.data, "points_on_pass": form.points_on_pass.data or 0,
+                "shuffle": form.shuffle_questions.data, "shuffle_options": form.shuffle_options.data,
+                "partial_credit": form.partial_credit.data, "review": form.review.data,
+                "review_when": form.review_when.data, "audience": form.audience.data,
+                "branches": [b for b in branches if b is not None],
+                "job_posts": [p for p in (form.job_posts.data or "").replace("，", ",").split(",")],
+                "sections": sections}
+        try:
+            exam = services.create_exam(data, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            target = {"time_limit_seconds": "time_limit_minutes"}.get(exc.field, exc.field)
+            field = getattr(form, target, None) if target else None
+            if field is None or isinstance(getattr(field, "entries", None), list):
+                form.sections.errors = [*(form.sections.errors if isinstance(form.sections.errors, list) else []),
+                                        exc.message]
+            else:
+                field.errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("考试已创建"), "success")
+            return redirect(url_for("exams.admin_exam", exam_id=exam.id))
+    return render_template("exams/exam_form.html", form=form)
+
+
+@bp.route("/admin/exams/<int:exam_id>", methods=["GET", "POST"])
+@auth.roles_required("admin", "secretary", "lecturer")
+def admin_exam(exam_id):
+    exam = _staff_exam(exam_id)
+    form = ExtraTimeForm()
+    if form.validate_on_submit():
+        auth.require(auth.is_admin(current_user))
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if user is None:
+            form.username.errors.append(_("找不到用户 %(u)s", u=form.username.data))
+        else:
+            services.set_extra_time(exam, user, form.minutes.data or 0, actor=current_user)
+            db.session.commit()
+            flash(_("已为 %(n)s 设置延时", n=user.name), "success")
+            return redirect(url_for("exams.admin_exam", exam_id=exam.id))
+    from pbschool.exams.models import ExtraTime
+
+    extras = db.session.scalars(select(ExtraTime).where(ExtraTime.exam_id == exam.id)
+                                .options(selectinload(ExtraTime.user))).all()
+    return render_template("exams/admin_exam.html", exam=exam, form=form, extras=extras)
+
+
+def _filtered_attempts(exam):
+    branch_id = request.args.get("branch", type=int)
+    if branch_id and not auth.can_oversee_branch(current_user, branch_id):
+        abort(403)
+    attempts = services.results_query(exam, current_user, branch_id)
+    state = request.args.get("state") or ""
+    if state == "passed":
+        attempts = [a for a in attempts if a.passed]
+    elif state == "failed":
+        attempts = [a for a in attempts if a.passed is False]
+    elif state in ("in_progress", "pending_review"):
+        attempts = [a for a in attempts if a.state == state]
+    return attempts, branch_id, state
+
+
+@bp.route("/admin/exams/<int:exam_id>/results")
+@auth.roles_required("admin", "secretary")
+def results(exam_id):
+    exam = _staff_exam(exam_id)
+    attempts, branch_id, state = _filtered_attempts(exam)
+    counted = services.counted_attempts(exam, attempts)
+    by_branch = stats.pass_rate_by_branch(counted.values())
+    distribution = stats.distribution(counted.values())
+    branches = db.session.scalars(auth.scope_to_branch(select(Branch), current_user, Branch.id)
+                                  .order_by(Branch.code)).all()
+    if request.args.get("format") == "xlsx":
+        header = ["支部", "用户名", "姓名", "次数", "状态", "得分", "满分", "得分率%", "是否通过", "交卷时间"]
+        rows = [[a.user.branch.name if a.user.branch else "", a.user.username, a.user.name, a.number,
+                 STATE_NAMES.get(a.state, a.state), _f(a.score), _f(a.max_score), _f(a.percent),
+                 "" if a.passed is None else ("通过" if a.passed else "未通过"), localtime(a.submitted_at)]
+                for a in attempts]
+        from pbschool.tabular import xlsx_bytes
+
+        return _xlsx_response(xlsx_bytes("成绩", header, rows), f"{exam.title}-成绩.xlsx")
+    return render_template("exams/results.html", exam=exam, attempts=attempts, counted=counted,
+                           by_branch=by_branch, distribution=distribution, branches=branches,
+                           branch_id=branch_id, state=state, chart=stats.bar_svg(distribution),
+                           state_names=STATE_NAMES)
+
+
+STATE_NAMES = {"in_progress": "答题中", "submitted": "已评分", "pending_review": "待阅卷"}
+
+
+def _f(value):
+    return None if value is None else float(value)
+
+
+@bp.route("/admin/exams/<int:exam_id>/statistics")
+@auth.roles_required("admin", "secretary")
+def statistics(exam_id):
+    exam = _staff_exam(exam_id)
+    attempts = [a for a in services.results_query(exam, current_user) if a.state != "in_progress"]
+    rows = stats.question_stats(attempts)
+    return render_template("exams/statistics.html", exam=exam, rows=rows, n=len(attempts))
+
+
+@bp.route("/admin/exams/<int:exam_id>/marking", methods=["GET", "POST"])
+@auth.roles_required("admin", "lecturer")
+def marking(exam_id):
+    exam = _staff_exam(exam_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        marked, problems = 0, []
+        for key, raw in request.form.items():
+            if not key.startswith("score-") or not raw.strip():
+                continue
+            slot = db.session.get(AttemptQuestion, int(key[6:])) if key[6:].isdigit() else None
+            if slot is None or slot.attempt.exam_id != exam.id:
+                continue
+            try:
+                services.mark_answer(slot, raw, current_user, request.form.get(f"feedback-{slot.id}", ""))
+                marked += 1
+            except DomainError as exc:
+                problems.append(f"#{slot.id}: {exc.message}")
+        if problems:
+            db.session.rollback()
+            flash(_("未保存：%(p)s", p="；".join(problems)), "error")
+        else:
+            db.session.commit()
+            flash(_("已评阅 %(n)d 道题", n=marked), "success")
+        return redirect(url_for("exams.marking", exam_id=exam.id, hide=request.args.get("hide")))
+    slots = db.session.scalars(
+        select(AttemptQuestion).join(Attempt, AttemptQuestion.attempt_id == Attempt.id)
+        .where(Attempt.exam_id == exam.id, AttemptQuestion.needs_review.is_(True))
+        .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.attempt)
+                 .selectinload(Attempt.user))
+        .order_by(AttemptQuestion.question_id, Attempt.id)).all()
+    groups = {}
+    for slot in slots:
+        value = db.session.scalar(select(Answer.value).where(Answer.attempt_id == slot.attempt_id,
+                                                             Answer.question_id == slot.question_id))
+        groups.setdefault(slot.question, []).append((slot, value))
+    return render_template("exams/marking.html", exam=exam, groups=groups, form=form,
+                           hide_names=request.args.get("hide") == "1", render_stem=render_stem)
+
+
+@bp.route("/admin/exams/<int:exam_id>/regrade", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def regrade(exam_id):
+    exam = _staff_exam(exam_id)
+    form = ActionForm()
+    applied = False
+    if form.validate_on_submit():
+        changes = services.regrade(exam, dry_run=False, actor=current_user)
+        db.session.commit()
+        applied = True
+        flash(_("已重新评分，%(n)d 份答卷的成绩有变化", n=len(changes)), "success")
+    else:
+        changes = services.regrade(exam, dry_run=True)
+        db.session.rollback()
+    return render_template("exams/regrade.html", exam=exam, changes=changes, form=form, applied=applied)
