@@ -127,8 +127,8 @@ def test_lecturer_keeps_banks_and_member_cannot(client, auth, make):
                                                          "file": (io.BytesIO(GOOD.encode()), "q.csv")},
                            content_type="multipart/form-data")
     assert "新增 5 题" in imported.get_data(as_text=True)
-    bad = client.post("/admin/banks/import", data={"bank": "党章题库",
-                                                    "file": (io.BytesIO("题型,题干,答案\n单选,题,Z\n".encode()), "q.csv")},
+    bad_file = io.BytesIO("题型,题干,答案\n单选,题,Z\n".encode())
+    bad = client.post("/admin/banks/import", data={"bank": "党章题库", "file": (bad_file, "q.csv")},
                       content_type="multipart/form-data")
     assert "导入被拒绝" in bad.get_data(as_text=True)
     bank = db.session.scalar(select(QuestionBank))
