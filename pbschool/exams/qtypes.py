@@ -162,7 +162,7 @@ class ChoiceType(QuestionType):
         if value in (None, [], ""):
             return ""
         keys = value if isinstance(value, list) else [value]
-        return "".join(self._to_shown(k, option_order) for k in keys)
+        return "".join(sorted(self._to_shown(k, option_order) for k in keys))
 
 
 @register

@@ -1,0 +1,152 @@
+"""A member sits an exam on a 375 px phone; an unfinished attempt is graded by the sweep."""
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from pbschool import clock
+from pbschool.exams import services
+from pbschool.exams.models import Answer, Attempt, AttemptQuestion
+from pbschool.extensions import db
+from tests.e2e.conftest import ARTIFACTS, no_horizontal_scroll
+from tests.exams.conftest import QUESTIONS, make_bank, make_exam, right_value
+from tests.factories import Factory
+
+MORE = [
+    ("single", "“三会一课”中的“一课”是指？", ["党课", "团课", "安全课", "技术课"], "A", "组织生活"),
+    ("truefalse", "支部委员会一般每月召开一次。", [], "对", "组织生活"),
+    ("multiple", "煤矿“一通三防”包括哪些？", ["通风", "防瓦斯", "防煤尘", "防灭火"], "ABCD", "安全"),
+    ("single", "入党誓词中“永不叛党”之前是？", ["严守党的纪律", "努力工作", "服从分配", "遵纪守法"], "A", "党章"),
+]
+
+
+def _seed(app, questions=10, time_limit=600):
+    with app.app_context():
+        make = Factory()
+        branch = make.branch("ZC1", "综采一队党支部")
+        make.user("liuzq", name="刘志强", branch=branch, job_post="采煤机司机")
+        bank = make_bank(questions=(QUESTIONS + MORE)[:questions])
+        exam = make_exam(bank, time_limit=time_limit, shuffle=True, points=2)
+        exam_id = exam.id
+        db.session.remove()
+    return exam_id
+
+
+def _answers(app, attempt_id):
+    with app.app_context():
+        slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt_id)).all()
+        out = {slot.question_id: (slot.question.type, right_value(slot)) for slot in slots}
+        db.session.remove()
+    return out
+
+
+def _saved(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#save-state")).to_have_text("已保存")
+
+
+def _start(page, live_server, login, exam_id):
+    login(page, live_server, "liuzq")
+    page.goto(live_server.url + "/exams")
+    page.click("text=党章党规知识测试")
+    page.click("text=开始考试")
+    page.wait_for_url("**/attempts/*")
+    return int(page.url.rsplit("/", 1)[1])
+
+
+def test_member_sits_a_ten_question_exam_and_sees_the_score(live_server, page, login):
+    exam_id = _seed(live_server.app)
+    attempt_id = _start(page, live_server, login, exam_id)
+    answers = _answers(live_server.app, attempt_id)
+    assert len(answers) == 10
+    assert page.locator(".exam-bar").is_visible()
+    assert page.locator("#save-state").inner_text() == "已保存"
+    assert ":" in page.locator("#countdown").inner_text()
+    assert page.locator(".question:visible").count() == 1  # one question per screen on a phone
+    assert page.locator("#answer-card .cell").count() == 10
+    assert no_horizontal_scroll(page)
+    page.screenshot(path=str(ARTIFACTS / "exam-sitting-375.png"), full_page=True)
+
+    for index in range(10):
+        section = page.locator(".question.current")
+        qid = int(section.get_attribute("data-qid"))
+        qtype, value = answers[qid]
+        if qtype in ("single",):
+            section.locator(f"input[value='{value}']").check()
+        elif qtype == "truefalse":
+            section.locator(f"input[value='{'true' if value else 'false'}']").check()
+        elif qtype == "multiple":
+            for key in value:
+                section.locator(f"input[value='{key}']").check()
+        elif qtype == "blank":
+            inputs = section.locator("input[type=text]")
+            for i, text in enumerate(value):
+                inputs.nth(i).fill(text)
+            inputs.nth(0).dispatch_event("change")
+        if index < 9:
+            section.locator("button.next").click()
+    _saved(page)
+    assert page.locator("#answer-card .cell.answered").count() == 10
+
+    with live_server.app.app_context():
+        assert len(db.session.scalars(select(Answer).where(Answer.attempt_id == attempt_id)).all()) == 10
+        db.session.remove()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#submit-exam")
+    page.wait_for_url("**/result")
+    assert "20.0" in page.locator("#score").inner_text()
+    assert "通过" in page.content()
+    assert "获得 2.0 积分" in page.content()
+    assert no_horizontal_scroll(page)
+    page.screenshot(path=str(ARTIFACTS / "exam-result-375.png"), full_page=True)
+
+
+def test_submit_confirmation_names_the_unanswered_count(live_server, page, login):
+    exam_id = _seed(live_server.app, questions=4)
+    _start(page, live_server, login, exam_id)
+    messages = []
+
+    def dismiss(dialog):
+        messages.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.click("#submit-exam")
+    page.wait_for_timeout(200)
+    assert messages and "还有 4 道题未作答" in messages[0]
+    assert "/attempts/" in page.url and not page.url.endswith("/result")
+
+
+def test_time_runs_out_with_the_page_closed_and_the_sweep_grades_it(live_server, page, login):
+    exam_id = _seed(live_server.app, questions=4, time_limit=60)
+    attempt_id = _start(page, live_server, login, exam_id)
+    answers = _answers(live_server.app, attempt_id)
+    section = page.locator(".question.current")
+    qid = int(section.get_attribute("data-qid"))
+    qtype, value = answers[qid]
+    if qtype == "single":
+        section.locator(f"input[value='{value}']").check()
+    elif qtype == "truefalse":
+        section.locator(f"input[value='{'true' if value else 'false'}']").check()
+    elif qtype == "multiple":
+        for key in value:
+            section.locator(f"input[value='{key}']").check()
+    else:
+        section.locator("input[type=text]").first.fill(value[0])
+        section.locator("input[type=text]").first.dispatch_event("change")
+    _saved(page)
+    page.close()
+
+    app = live_server.app
+    try:
+        with app.app_context():
+            clock.pin(dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=2))
+            assert services.sweep() == 1
+            attempt = db.session.get(Attempt, attempt_id)
+            assert attempt.state == "submitted" and attempt.is_auto_submitted
+            assert attempt.score == 2  # the one saved answer counts
+            db.session.remove()
+    finally:
+        clock.pin(None)
