@@ -6,6 +6,7 @@ from decimal import Decimal
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
@@ -348,4 +349,5 @@ def honours_xlsx():
 def home_panel(user):
     if user.branch_id is None:
         return None
-    return render_template("points/_home_panel.html", s=queries.member_summary(user))
+    # the template is autoescaped; Markup keeps the home page from escaping it again
+    return Markup(render_template("points/_home_panel.html", s=queries.member_summary(user)))  # noqa: S704

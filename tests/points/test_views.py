@@ -42,6 +42,7 @@ def test_home_panel_shows_month_points_rank_and_stars(org, client, auth):
     auth.login("member")
     html = client.get("/").get_data(as_text=True)
     assert "本月积分" in html and "支部排名" in html and "本季度星级" in html
+    assert '<section class="card points-panel">' in html  # rendered, not escaped
 
 
 def test_board_page_and_xlsx(org, client, auth):
