@@ -17,4 +17,5 @@ def init_app(app):
     registry.add_nav("exams.my_exams", _l("在线考试"), order=30)
     registry.add_nav("exams.banks", _l("题库"), order=60, roles=("admin", "lecturer"))
     registry.add_nav("exams.admin_exams", _l("考试管理"), order=65, roles=("admin", "secretary", "lecturer"))
+    registry.add_demo_loader(cli.demo_loader)
     registry.add_home_panel(views.home_panel, order=30, roles=("member", "lecturer", "secretary", "admin"))

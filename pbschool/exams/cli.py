@@ -42,3 +42,32 @@ def sweep_command():
     done = sweep()
     db.session.commit()
     click.echo(f"graded {done} overdue attempt(s)")
+
+
+DEMO_EXAM = "党建知识测试（演示）"
+
+
+def demo_loader(content_dir):
+    """A demo exam drawn from the 党建知识 bank that ``content sync`` brought in; idempotent."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from pbschool import clock
+    from pbschool.exams import services
+    from pbschool.exams.models import Exam
+
+    if db.session.scalar(select(Exam.id).where(Exam.title == DEMO_EXAM)) is not None:
+        yield f"exams: demo exam「{DEMO_EXAM}」already there"
+        return
+    bank = services.find_bank("党建知识")
+    if bank is None or len(services._available(bank.id, None, None)) < 10:
+        yield "exams: no 党建知识 bank with 10 questions; demo exam skipped"
+        return
+    services.create_exam({
+        "title": DEMO_EXAM, "description": "演示考试：10 道题，15 分钟，可考 3 次，取最高分。",
+        "time_limit_seconds": 15 * 60, "max_attempts": 3, "pass_score": 60, "points_on_pass": 2,
+        "closes_at": clock.now().replace(microsecond=0) + dt.timedelta(days=60),
+        "sections": [{"bank": bank, "count": 10, "points_each": 10}]})
+    db.session.commit()
+    yield f"exams: demo exam「{DEMO_EXAM}」created (10 questions from 党建知识)"

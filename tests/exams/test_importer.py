@@ -85,3 +85,18 @@ def test_cli_bank_import(app, runner, tmp_path):
     result = runner.invoke(args=["bank", "import", str(bad), "--bank", "党章题库"])
     assert result.exit_code != 0
     assert "row 2" in result.output
+
+
+def test_demo_exam_is_made_once_from_the_content_bank(app):
+    from pathlib import Path
+
+    from pbschool.exams.cli import DEMO_EXAM, demo_loader
+    from pbschool.exams.models import Exam
+
+    content = Path(__file__).resolve().parents[2] / "content"
+    data = (content / "banks" / "党建知识.csv").read_bytes()
+    import_bank_file(data, "党建知识.csv", "党建知识")
+    db.session.commit()
+    assert "created" in " ".join(demo_loader(content))
+    assert "already" in " ".join(demo_loader(content))
+    assert db.session.scalar(select(func.count(Exam.id)).where(Exam.title == DEMO_EXAM)) == 1
