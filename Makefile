@@ -29,6 +29,10 @@ run: $(STAMP) $(MO)
 test: $(STAMP) $(MO)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks against gunicorn + a throwaway PostgreSQL database (needs wrk for the ceiling line).
+bench: $(STAMP) $(MO)
+	$(BIN)/python -m tests.perf.exam_day
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
