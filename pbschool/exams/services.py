@@ -182,6 +182,8 @@ def create_exam(data, actor=None):
     for name, allowed in choices.items():
         if data.get(name) is not None and data[name] not in allowed:
             raise DomainError(_("%(f)s 应为 %(v)s 之一", f=name, v=", ".join(allowed)), "invalid_choice", field=name)
+    if data.get("review_when") == "close" and not closes_at:
+        raise DomainError(_("“考试结束后公布答案”需要设置结束时间"), "no_close_time", field="closes_at")
     sections = data.get("sections") or []
     if not sections:
         raise DomainError(_("至少需要一个抽题规则"), "no_sections", field="sections")

@@ -40,6 +40,11 @@ def _answers(app, attempt_id):
     return out
 
 
+def _fits(page):
+    """Nothing wider than the 375 px phone (a mobile viewport would otherwise zoom out to fit)."""
+    return page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
 def _saved(page):
     from playwright.sync_api import expect
 
@@ -65,7 +70,7 @@ def test_member_sits_a_ten_question_exam_and_sees_the_score(live_server, page, l
     assert ":" in page.locator("#countdown").inner_text()
     assert page.locator(".question:visible").count() == 1  # one question per screen on a phone
     assert page.locator("#answer-card .cell").count() == 10
-    assert no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page) and _fits(page)
     page.screenshot(path=str(ARTIFACTS / "exam-sitting-375.png"), full_page=True)
 
     for index in range(10):
@@ -99,7 +104,7 @@ def test_member_sits_a_ten_question_exam_and_sees_the_score(live_server, page, l
     assert "20.0" in page.locator("#score").inner_text()
     assert "通过" in page.content()
     assert "获得 2.0 积分" in page.content()
-    assert no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page) and _fits(page)
     page.screenshot(path=str(ARTIFACTS / "exam-result-375.png"), full_page=True)
 
 
@@ -150,3 +155,32 @@ def test_time_runs_out_with_the_page_closed_and_the_sweep_grades_it(live_server,
             db.session.remove()
     finally:
         clock.pin(None)
+
+
+def test_admin_sees_results_and_the_statistics_report_on_a_phone(live_server, page, login):
+    exam_id = _seed(live_server.app, questions=6)
+    with live_server.app.app_context():
+        from pbschool.exams.models import Exam
+
+        make = Factory()
+        make.user("boss", role="admin", name="王建国")
+        exam = db.session.get(Exam, exam_id)
+        for good in (True, False, True):
+            attempt = services.start_attempt(exam, make.user())
+            for slot in attempt.questions:
+                if good:
+                    services.save_answer(attempt, slot.question_id, right_value(slot))
+            services.submit_attempt(attempt)
+        db.session.commit()
+        db.session.remove()
+    login(page, live_server, "boss")
+    page.goto(f"{live_server.url}/admin/exams/{exam_id}/results")
+    assert page.locator("svg.chart").is_visible()
+    assert "66.7%" in page.locator("#pass-rates").inner_text()
+    assert no_horizontal_scroll(page) and _fits(page)
+    page.screenshot(path=str(ARTIFACTS / "exam-results-375.png"), full_page=True)
+    page.click("text=试题分析")
+    assert page.locator("#question-stats tbody tr").count() == 6
+    assert "66.7%" in page.locator("#question-stats").inner_text()
+    assert no_horizontal_scroll(page) and _fits(page)
+    page.screenshot(path=str(ARTIFACTS / "exam-statistics-375.png"), full_page=True)
