@@ -311,24 +311,12 @@ def _sync_banks(root, report):
         try:
             with db.session.begin_nested():
                 result = import_bank_file(path.read_bytes(), path.name, path.stem, actor=None)
-        except DomainError as exc:
+        except DomainError as exc:  # ImportRefused names every bad row
             errors.append((path, exc.message))
-            continue
-        except Exception as exc:  # the importer's own refusal (every bad row listed), e.g. ImportRefused
-            if not type(exc).__name__.endswith("Refused"):
-                raise
-            errors.append((path, _describe(exc)))
             continue
         report.banks.append(f"{path.name}: {_describe_result(result)}")
     if errors:
         raise SyncRefused(errors)
-
-
-def _describe(exc):
-    rows = getattr(exc, "errors", None)
-    if rows:
-        return "; ".join(str(r) for r in rows[:20])
-    return getattr(exc, "message", None) or str(exc)
 
 
 def _describe_result(result):
@@ -336,7 +324,7 @@ def _describe_result(result):
         return "imported"
     if isinstance(result, dict):
         return ", ".join(f"{k} {v}" for k, v in result.items())
-    parts = [f"{k} {getattr(result, k)}" for k in ("added", "updated", "unchanged") if hasattr(result, k)]
+    parts = [f"{k} {getattr(result, k)}" for k in ("created", "updated", "unchanged") if hasattr(result, k)]
     return ", ".join(parts) or str(result)
 
 

@@ -1,0 +1,274 @@
+import io
+
+from sqlalchemy import select
+
+from pbschool import clock
+from pbschool.courses import services
+from pbschool.courses.models import Comment, Lesson, MediaFile
+from pbschool.extensions import db
+
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 40
+PDF = b"%PDF-1.4\n" + b"x" * 2000
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+
+
+def test_member_browses_courses_with_required_marks_and_progress(client, auth, make, cm):
+    member = make.user(job_post="电工")
+    course = cm.course(title="岗位安全确认", programme="安全确认")
+    cm.lesson(course=course)
+    services.set_requirements(course, job_posts=["电工"])
+    db.session.commit()
+    auth.login(member.username)
+    html = client.get("/courses").get_data(as_text=True)
+    assert "岗位安全确认" in html and "必修" in html and "安全确认" in html and "已学 0/1" in html
+    home = client.get("/").get_data(as_text=True)
+    assert "<strong data-hours>0</strong> / 32 学时" in home and "待完成的必修课" in home and "岗位安全确认" in home
+
+
+def test_lesson_page_shows_facts_and_why_done_is_not_allowed_yet(client, auth, make, cm, t0):
+    member = make.user()
+    lesson = cm.lesson(title="理论学习", minutes=30, body="## 导读\n\n| 项目 | 次数 |\n|---|---|\n| 中心组 | 46 |")
+    auth.login(member.username)
+    html = client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
+    assert "理论学习" in html and "30 分钟" in html and "完成可得 1 学时" in html
+    assert "<table>" in html and "学习交流" in html and "标记为已学完" in html
+    assert 'name="csrf-token"' in html and "courses.js" in html
+    assert "还需学习约 15 分钟" in html
+    refused = client.post(f"/lessons/{lesson.id}/done", follow_redirects=True).get_data(as_text=True)
+    assert "学习时间不足" in refused
+    assert services._find_progress(member, lesson).completed_at is None
+
+
+def test_marking_done_moves_the_hours_bar(app, client, auth, make, cm, t0):
+    app.config["COMPLETION_MIN_FRACTION"] = 0
+    member = make.user()
+    lesson = cm.lesson(minutes=30)
+    auth.login(member.username)
+    client.get(f"/lessons/{lesson.id}")
+    page = client.post(f"/lessons/{lesson.id}/done", follow_redirects=True).get_data(as_text=True)
+    assert "获得 1 学时" in page and "本课时已计入 1 学时" in page
+    assert "<strong data-hours>1</strong> / 32 学时" in client.get("/").get_data(as_text=True)
+
+
+def test_unpublished_lessons_are_404_for_members_but_previewable_by_their_author(client, auth, make, cm):
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(state="submitted", author=lecturer)
+    auth.login(make.user().username)
+    assert client.get(f"/lessons/{lesson.id}").status_code == 404
+    client.post("/logout")
+    auth.login(lecturer.username)
+    page = client.get(f"/lessons/{lesson.id}")
+    assert page.status_code == 200 and "尚未发布" in page.get_data(as_text=True)
+
+
+def test_comment_is_sanitised_and_waits_for_approval(client, auth, make, cm):
+    member = make.user(name="刘志强")
+    lesson = cm.lesson()
+    auth.login(member.username)
+    reply = client.post(f"/lessons/{lesson.id}/comments",
+                        data={"body": "体会 <script>alert(1)</script>[x](javascript:alert(2))"})
+    assert reply.status_code == 302
+    html = client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
+    assert "待审核" in html and "<script>alert" not in html and "javascript:" not in html
+    empty = client.post(f"/lessons/{lesson.id}/comments", data={"body": ""})
+    assert empty.status_code == 400 and "请填写评论内容" in empty.get_data(as_text=True)
+
+
+def test_no_comment_on_a_hidden_lesson(client, auth, make, cm):
+    lesson = cm.lesson(state="draft")
+    auth.login(make.user().username)
+    assert client.post(f"/lessons/{lesson.id}/comments", data={"body": "好"}).status_code == 404
+    assert db.session.scalars(select(Comment)).all() == []
+
+
+def test_admin_approves_and_hides_comments(client, auth, make, cm):
+    author, reader, admin = make.user(), make.user(), make.user(role="admin")
+    lesson = cm.lesson()
+    comment = services.add_comment(author, lesson, "认真学习")
+    db.session.commit()
+    auth.login(admin.username)
+    assert "认真学习" in client.get("/admin/comments").get_data(as_text=True)
+    client.post(f"/admin/comments/{comment.id}", data={"action": "approve"})
+    client.post("/logout")
+    auth.login(reader.username)
+    assert "认真学习" in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
+    assert client.post(f"/admin/comments/{comment.id}", data={"action": "hide"}).status_code == 403
+    client.post("/logout")
+    auth.login(admin.username)
+    client.post(f"/admin/comments/{comment.id}", data={"action": "hide", "reason": "跑题"})
+    client.post("/logout")
+    auth.login(reader.username)
+    assert "认真学习" not in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
+
+
+def test_lecturer_writes_uploads_and_submits_then_admin_publishes(client, auth, make, cm):
+    lecturer, admin = make.user(role="lecturer"), make.user(role="admin")
+    course = cm.course(title="政工微课堂")
+    auth.login(lecturer.username)
+    reply = client.post("/teach/lessons/new", data={"course": course.id, "title": "班前会上讲党课",
+                                                    "minutes": 12, "body": "# 要点\n\n- 一\n- 二"})
+    assert reply.status_code == 302
+    lesson = db.session.scalar(select(Lesson).where(Lesson.title == "班前会上讲党课"))
+    assert lesson.state == "draft" and lesson.author_id == lecturer.id
+    preview = client.post("/teach/preview", data={"body": "**粗体** <script>x</script>"})
+    assert preview.get_data(as_text=True).startswith("<p><strong>粗体</strong>")
+    assert "<script" not in preview.get_data(as_text=True)
+    up = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(MP4), "讲座.mp4")},
+                     content_type="multipart/form-data")
+    assert up.status_code == 303
+    video = db.session.scalar(select(MediaFile))
+    assert video.kind == "video" and video.original_name == "讲座.mp4" and video.stored_name.endswith(".mp4")
+    assert "讲座" not in video.stored_name
+    client.post(f"/teach/lessons/{lesson.id}/submit")
+    db.session.refresh(lesson)
+    assert lesson.state == "submitted"
+    client.post("/logout")
+    auth.login(admin.username)
+    assert "班前会上讲党课" in client.get("/admin/review").get_data(as_text=True)
+    refused = client.post(f"/admin/review/{lesson.id}", data={"action": "return", "reason": ""})
+    assert "请写明退回理由" in refused.get_data(as_text=True)
+    client.post(f"/admin/review/{lesson.id}", data={"action": "return", "reason": "请补充案例"})
+    client.post("/logout")
+    auth.login(lecturer.username)
+    page = client.get(f"/teach/lessons/{lesson.id}/edit").get_data(as_text=True)
+    assert "审核退回" in page and "请补充案例" in page
+    client.post(f"/teach/lessons/{lesson.id}/submit")
+    client.post("/logout")
+    auth.login(admin.username)
+    client.post(f"/admin/review/{lesson.id}", data={"action": "publish"})
+    db.session.refresh(lesson)
+    assert lesson.state == "published"
+
+
+def test_members_cannot_reach_lecturer_or_admin_pages(client, auth, make, cm):
+    lesson = cm.lesson()
+    auth.login(make.user().username)
+    for url in ("/teach", "/teach/lessons/new", f"/teach/lessons/{lesson.id}/edit", "/admin/review",
+                "/admin/comments", f"/admin/courses/{lesson.course_id}/required", "/branch/learning"):
+        assert client.get(url).status_code == 403, url
+    assert client.post("/teach/preview", data={"body": "x"}).status_code == 403
+    assert client.post(f"/admin/review/{lesson.id}", data={"action": "publish"}).status_code == 403
+
+
+def test_a_lecturer_cannot_edit_or_upload_to_another_lecturers_lesson(client, auth, make, cm):
+    lesson = cm.lesson(author=make.user(role="lecturer"), state="draft")
+    auth.login(make.user(role="lecturer").username)
+    assert client.get(f"/teach/lessons/{lesson.id}/edit").status_code == 403
+    up = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(PDF), "a.pdf")},
+                     content_type="multipart/form-data")
+    assert up.status_code == 403
+    assert client.post(f"/teach/lessons/{lesson.id}/submit").status_code == 403
+
+
+def test_mislabelled_and_unsupported_uploads_are_refused(client, auth, make, cm):
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="draft")
+    auth.login(lecturer.username)
+    for data, name, message in ((b"<html><script>alert(1)</script>" + b" " * 64, "slides.pdf", "文件内容与扩展名"),
+                                (PNG, "video.mp4", "文件内容与扩展名"),
+                                (b"MZ" + b"\x00" * 100, "tool.exe", "不支持的文件类型"),
+                                (b"<svg onload=alert(1)>" + b" " * 64, "x.svg", "不支持的文件类型")):
+        reply = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(data), name)},
+                            content_type="multipart/form-data", follow_redirects=True)
+        assert message in reply.get_data(as_text=True), name
+    assert db.session.scalars(select(MediaFile)).all() == []
+
+
+def test_oversized_upload_is_refused(app, client, auth, make, cm, tmp_path):
+    app.config["MAX_UPLOAD_MB"] = 1
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="draft")
+    auth.login(lecturer.username)
+    big = MP4 + b"\x00" * (1024 * 1024)
+    reply = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(big), "big.mp4")},
+                        content_type="multipart/form-data", follow_redirects=True)
+    assert "超过 1 MB" in reply.get_data(as_text=True)
+    assert db.session.scalars(select(MediaFile)).all() == []
+    import os
+    assert os.listdir(app.config["MEDIA_DIR"]) == []
+
+
+def test_video_is_served_with_range_after_a_permission_check(client, auth, make, cm):
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="draft")
+    auth.login(lecturer.username)
+    client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(MP4), "v.mp4")},
+                content_type="multipart/form-data")
+    video = db.session.scalar(select(MediaFile))
+    url = f"/media/{video.stored_name}"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.data == MP4 and whole.headers["Accept-Ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.data == MP4[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(MP4)}"
+    assert client.get(url, headers={"Range": f"bytes={len(MP4) + 10}-"}).status_code == 416
+    client.post("/logout")
+    # A member cannot fetch media of an unpublished lesson, even knowing the name.
+    member = make.user()
+    auth.login(member.username)
+    assert client.get(url).status_code == 404
+    lesson.state = "published"
+    db.session.commit()
+    assert client.get(url).status_code == 200
+    client.post("/logout")
+    assert client.get(url).status_code == 302  # to the login page
+
+
+def test_attachments_download_with_their_name(client, auth, make, cm):
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="draft")
+    auth.login(lecturer.username)
+    client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(PDF), "课件.pdf")},
+                content_type="multipart/form-data")
+    pdf = db.session.scalar(select(MediaFile))
+    reply = client.get(f"/media/{pdf.stored_name}")
+    assert reply.headers["Content-Disposition"].startswith("attachment")
+    assert "filename*=UTF-8''%E8%AF%BE%E4%BB%B6.pdf" in reply.headers["Content-Disposition"]
+    assert "课件.pdf" in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
+
+
+def test_admin_assigns_required_courses_and_sees_completion_by_branch(app, client, auth, make, cm):
+    app.config["COMPLETION_MIN_FRACTION"] = 0
+    admin = make.user(role="admin")
+    zc, jd = make.branch("ZC9", "综采九队党支部"), make.branch("JD9", "机电九党支部")
+    done, notyet = make.user(branch=zc), make.user(branch=zc)
+    make.user(branch=jd)
+    lesson = cm.lesson()
+    services.complete_lesson(done, lesson)
+    db.session.commit()
+    auth.login(admin.username)
+    client.post(f"/admin/courses/{lesson.course_id}/required", data={"branches": [str(zc.id)],
+                                                                     "job_posts": "电工\n绞车司机"})
+    assert sorted(r.target_key for r in lesson.course.requirements) == [f"branch:{zc.id}", "post:电工", "post:绞车司机"]
+    html = client.get(f"/admin/courses/{lesson.course_id}/completion").get_data(as_text=True)
+    assert "综采九队党支部" in html and "50%" in html and "机电九党支部" in html
+    assert notyet.id
+
+
+def test_secretary_sees_only_their_branch_and_exports_it(app, client, auth, make, cm):
+    app.config["COMPLETION_MIN_FRACTION"] = 0
+    mine, other = make.branch("ZC8", "综采八队党支部"), make.branch("JD8", "机电八党支部")
+    secretary = make.user(role="secretary", branch=mine)
+    make.user(branch=mine, name="张落后")
+    make.user(branch=other, name="外支部成员")
+    auth.login(secretary.username)
+    html = client.get("/branch/learning").get_data(as_text=True)
+    assert "张落后" in html and "落后" in html and "外支部成员" not in html
+    assert client.get("/branch/learning?branch=JD8").status_code == 403
+    export = client.get("/branch/learning?format=xlsx")
+    assert export.status_code == 200 and export.data[:2] == b"PK"
+    assert "attachment" in export.headers["Content-Disposition"]
+    from openpyxl import load_workbook
+    rows = list(load_workbook(io.BytesIO(export.data)).active.iter_rows(values_only=True))
+    assert rows[0][1] == "姓名" and {r[1] for r in rows[1:]} == {secretary.name, "张落后"}
+
+
+def test_pages_render_for_every_role(client, auth, make, cm, t0):
+    lesson = cm.lesson()
+    for role in ("member", "lecturer", "secretary", "admin"):
+        user = make.user(role=role)
+        auth.login(user.username)
+        for url in ("/", "/courses", f"/courses/{lesson.course_id}", f"/lessons/{lesson.id}"):
+            assert client.get(url).status_code == 200, (role, url)
+        client.post("/logout")
+    clock.pin(None)
