@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from pbschool import clock
+from pbschool.errors import DomainError
 from pbschool.extensions import db
 from pbschool.points import queries, services
 from pbschool.points.models import MonthlyPublication
@@ -54,7 +55,7 @@ def test_publish_freezes_the_board_and_refuses_twice(people, runner):
 
 def test_month_end_is_counted_in_the_committees_time_zone(people):
     clock.pin(dt.datetime(2026, 3, 31, 15, 0))  # 23:00 on 31 March in Beijing
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(DomainError) as exc:
         services.publish_month("2026-03")
     assert "尚未结束" in str(exc.value)
     clock.pin(dt.datetime(2026, 3, 31, 16, 30))  # 00:30 on 1 April in Beijing
@@ -66,7 +67,7 @@ def test_stars_and_honours(people, make):
     a, b = people
     secretary = make.user(role="secretary", branch=a.branch)
     services.award(b, "-2", "违反安全规程", actor=secretary, category="组织生活", is_veto=True)
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(DomainError) as exc:
         services.compute_stars("2026-Q1")
     assert "尚未结束" in str(exc.value)
     clock.pin(dt.datetime(2026, 4, 2, 2, 0))

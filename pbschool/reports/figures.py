@@ -1,0 +1,164 @@
+"""Figures per branch and per member, read from courses, exams, meetings and the points ledger."""
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from pbschool import clock
+from pbschool.accounts.models import Branch, User
+from pbschool.courses.models import LessonProgress
+from pbschool.courses.services import target_hours, year_bounds
+from pbschool.exams.models import Attempt, Exam
+from pbschool.extensions import db
+from pbschool.meetings import services as meetings
+from pbschool.points import queries as point_queries
+from pbschool.points import services as points
+from pbschool.points.models import LedgerEntry, StarRating
+
+HUNDRED = Decimal("100")
+
+
+def _pct(part, whole):
+    if not whole:
+        return None
+    return (Decimal(part) * HUNDRED / Decimal(whole)).quantize(Decimal("0.1"))
+
+
+def _year_share(today=None):
+    """How much of the learning year has passed (hours are expected to accrue evenly)."""
+    today = today or points.local_date(clock.now())
+    return Decimal((today - dt.date(today.year, 1, 1)).days + 1) / Decimal(365)
+
+
+def hours_by_user(start, end, user_ids=None):
+    stmt = (select(LessonProgress.user_id, func.sum(LessonProgress.hours_credited))
+            .where(LessonProgress.completed_at >= start, LessonProgress.completed_at < end)
+            .group_by(LessonProgress.user_id))
+    if user_ids is not None:
+        stmt = stmt.where(LessonProgress.user_id.in_(user_ids))
+    return {uid: Decimal(str(h or 0)) for uid, h in db.session.execute(stmt)}
+
+
+def exam_counts_by_user(start, end, user_ids=None):
+    """{user_id: (graded attempts, passed attempts)} for attempts submitted in [start, end)."""
+    stmt = (select(Attempt.user_id, func.count(Attempt.id),
+                   func.sum(db.case((Attempt.passed.is_(True), 1), else_=0)))
+            .where(Attempt.state == "submitted", Attempt.submitted_at >= start, Attempt.submitted_at < end)
+            .group_by(Attempt.user_id))
+    if user_ids is not None:
+        stmt = stmt.where(Attempt.user_id.in_(user_ids))
+    return {uid: (int(n), int(p or 0)) for uid, n, p in db.session.execute(stmt)}
+
+
+def _members(branch_id=None):
+    stmt = select(User).where(User.is_active_account.is_(True), User.branch_id.isnot(None))
+    if branch_id is not None:
+        stmt = stmt.where(User.branch_id == branch_id)
+    return db.session.scalars(stmt.order_by(User.username)).all()
+
+
+def _status(ratio):
+    if ratio is None:
+        return "red"
+    return "green" if ratio >= Decimal("0.9") else "amber" if ratio >= Decimal("0.6") else "red"
+
+
+def member_rows(branch_id, year=None):
+    """The branch member by member: hours against target, points, stars, last exam, who is behind."""
+    today = points.local_date(clock.now())
+    year = year or today.year
+    period = points.current_period()
+    members = _members(branch_id)
+    ids = [m.id for m in members]
+    start, end = year_bounds(year)
+    hours = hours_by_user(start, end, ids)
+    month = {r.user_id: r for r in point_queries.live_standings(period, branch_id)}
+    year_points = {r.user_id: r.points for r in point_queries.live_standings(point_queries.year_periods(year),
+                                                                              branch_id)}
+    last_stars = {}
+    for rating in db.session.scalars(select(StarRating).where(StarRating.user_id.in_(ids))
+                                     .order_by(StarRating.quarter)):
+        last_stars[rating.user_id] = rating
+    last_exam = {}
+    for attempt, title in db.session.execute(
+            select(Attempt, Exam.title).join(Exam, Attempt.exam_id == Exam.id)
+            .where(Attempt.user_id.in_(ids), Attempt.state != "in_progress")
+            .order_by(Attempt.submitted_at)):
+        last_exam[attempt.user_id] = (title, attempt)
+    share = _year_share(today) if year == today.year else Decimal(1)
+    rows = []
+    for m in members:
+        target = target_hours(m)
+        done = hours.get(m.id, Decimal(0))
+        expected = target * share
+        ratio = (done / expected) if expected else Decimal(1)
+        rows.append({"user": m, "hours": done.quantize(Decimal("0.01")), "target": target,
+                     "completion": min(_pct(done, target) or Decimal(0), HUNDRED),
+                     "month_points": month[m.id].points if m.id in month else Decimal("0.0"),
+                     "rank_in_branch": month[m.id].rank_in_branch if m.id in month else None,
+                     "year_points": year_points.get(m.id, Decimal("0.0")),
+                     "stars": last_stars.get(m.id), "last_exam": last_exam.get(m.id),
+                     "status": _status(ratio)})
+    return rows
+
+
+def branch_rows(year=None, period=None, quarter_periods=None):
+    """Every branch: meeting rhythm, hours completion, exam pass rate, points per member, stars."""
+    from pbschool.reports.models import BranchRating
+
+    today = points.local_date(clock.now())
+    year = year or today.year
+    period = period or points.current_period()
+    start, end = year_bounds(year)
+    members = _members()
+    hours = hours_by_user(start, end)
+    exams = exam_counts_by_user(start, end)
+    points_periods = quarter_periods or [period]
+    standings = {r.user_id: r.points for r in point_queries.live_standings(points_periods)}
+    ratings = {}
+    for rating in db.session.scalars(select(BranchRating).order_by(BranchRating.quarter)):
+        ratings[rating.branch_id] = rating
+    by_branch = {}
+    for m in members:
+        by_branch.setdefault(m.branch_id, []).append(m)
+    rows = []
+    for branch in db.session.scalars(select(Branch).where(Branch.is_active.is_(True)).order_by(Branch.code)):
+        people = by_branch.get(branch.id, [])
+        completion = [min((hours.get(p.id, Decimal(0)) / target_hours(p)) if target_hours(p) else Decimal(1),
+                          Decimal(1)) for p in people]
+        graded = sum(exams.get(p.id, (0, 0))[0] for p in people)
+        passed = sum(exams.get(p.id, (0, 0))[1] for p in people)
+        total_points = sum((standings.get(p.id, Decimal(0)) for p in people), Decimal(0))
+        rhythm = meetings.rhythm(branch.id, today)
+        rows.append({
+            "branch": branch, "members": len(people),
+            "hours_completion": (sum(completion, Decimal(0)) * HUNDRED / len(people)).quantize(Decimal("0.1"))
+            if people else None,
+            "exam_pass_rate": _pct(passed, graded), "exams_graded": graded,
+            "points_per_member": (total_points / len(people)).quantize(Decimal("0.1")) if people else None,
+            "rhythm": rhythm, "rating": ratings.get(branch.id),
+        })
+    return rows
+
+
+def committee_series(months):
+    """Per month: points per member and learning hours per member, for the 12-month charts."""
+    members = _members()
+    count = len(members) or 1
+    stmt = (select(LedgerEntry.period, func.sum(LedgerEntry.points))
+            .where(LedgerEntry.period.in_(months)).group_by(LedgerEntry.period))
+    pts = {p: Decimal(str(v)) for p, v in db.session.execute(stmt)}
+    series = []
+    for period in months:
+        year, month = int(period[:4]), int(period[5:7])
+        nxt = points.next_period(period)
+        start = dt.datetime(year, month, 1) - dt.timedelta(hours=8)
+        end = dt.datetime(int(nxt[:4]), int(nxt[5:7]), 1) - dt.timedelta(hours=8)
+        hrs = db.session.scalar(select(func.coalesce(func.sum(LessonProgress.hours_credited), 0)).where(
+            LessonProgress.completed_at >= start, LessonProgress.completed_at < end))
+        series.append({"period": period,
+                       "points": (pts.get(period, Decimal(0)) / count).quantize(Decimal("0.1")),
+                       "hours": (Decimal(str(hrs)) / count).quantize(Decimal("0.01"))})
+    return series
+

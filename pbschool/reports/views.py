@@ -1,0 +1,180 @@
+"""网上考核: the committee's overview of branches, a branch member by member, one file per member."""
+
+import io
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from pbschool import auth
+from pbschool.accounts.models import User
+from pbschool.accounts.services import find_branch
+from pbschool.courses.models import Lesson, LessonProgress
+from pbschool.errors import DomainError
+from pbschool.exams.models import Attempt, Exam
+from pbschool.extensions import db
+from pbschool.points import queries as point_queries
+from pbschool.points import services as points
+from pbschool.reports import bp, figures, services
+from pbschool.reports.models import BranchRating
+from pbschool.tabular import safe_cell, xlsx_bytes
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+RHYTHM = {"green": "按时", "amber": "有欠缺", "red": "明显滞后"}
+
+
+def _xlsx(filename, body):
+    return Response(body, mimetype=XLSX, headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
+def _last_quarters(n=4):
+    current = point_queries.current_quarter()
+    year, q = int(current[:4]), int(current[-1])
+    out = []
+    for _i in range(n):
+        q -= 1
+        if q == 0:
+            year, q = year - 1, 4
+        out.append(f"{year}-Q{q}")
+    return out
+
+
+@bp.route("/reports/overview", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def overview():
+    if request.method == "POST":
+        from pbschool.accounts.forms import ActionForm
+
+        ActionForm().validate_on_submit() or abort(400)
+        action = request.form.get("action")
+        try:
+            if action == "compute":
+                quarter = request.form.get("quarter") or ""
+                points.quarter_periods(quarter)
+                n = services.compute_branch_ratings(quarter, actor=current_user)
+                message = _("已为 %(n)d 个支部提出 %(q)s 星级建议", n=n, q=quarter)
+            elif action == "confirm":
+                rating = db.get_or_404(BranchRating, request.form.get("rating", type=int) or 0)
+                services.confirm_rating(rating, request.form.get("stars"), actor=current_user)
+                message = _("已确认 %(b)s 的星级", b=rating.branch.name)
+            elif action == "weights":
+                services.save_weights({k: request.form.get(k) for k in services.DIMENSIONS}, actor=current_user)
+                message = _("权重已保存")
+            else:
+                abort(400)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(message, "success")
+        return redirect(url_for("reports.overview"))
+    months = point_queries.last_months(12)
+    series = figures.committee_series(months)
+    peak_points = max([s["points"] for s in series] + [1])
+    peak_hours = max([s["hours"] for s in series] + [1])
+    quarters = _last_quarters()
+    ratings = db.session.scalars(select(BranchRating).where(BranchRating.quarter.in_(quarters))
+                                 .order_by(BranchRating.quarter.desc(), BranchRating.score.desc())).all()
+    return render_template("reports/overview.html", rows=figures.branch_rows(), series=series,
+                           peak_points=peak_points, peak_hours=peak_hours, quarters=quarters, ratings=ratings,
+                           weights=services.weights(), rhythm_names=RHYTHM)
+
+
+@bp.route("/reports/overview.xlsx")
+@auth.roles_required("admin")
+def overview_xlsx():
+    rows = figures.branch_rows()
+    body = xlsx_bytes(_("网上考核"), [_("支部"), _("党员数"), _("三会一课"), _("学时完成率%"), _("考试通过率%"),
+                                     _("本月人均积分"), _("星级")],
+                      [(r["branch"].name, r["members"], _(RHYTHM[r["rhythm"]["status"]]),
+                        _num(r["hours_completion"]), _num(r["exam_pass_rate"]), _num(r["points_per_member"]),
+                        r["rating"].stars if r["rating"] and r["rating"].stars is not None else "")
+                       for r in rows])
+    return _xlsx("overview.xlsx", body)
+
+
+def _num(value):
+    return None if value is None else float(value)
+
+
+def _branch_arg():
+    if auth.is_admin(current_user):
+        branch = find_branch(request.args.get("branch") or "")
+        if branch is None:
+            abort(404)
+        return branch
+    auth.require(current_user.branch is not None)
+    return current_user.branch
+
+
+@bp.route("/reports/branch")
+@auth.roles_required("admin", "secretary")
+def branch():
+    if auth.is_admin(current_user) and not request.args.get("branch"):
+        return redirect(url_for("reports.overview"))
+    target = _branch_arg()
+    from pbschool.meetings import services as meetings
+
+    return render_template("reports/branch.html", branch=target, rows=figures.member_rows(target.id),
+                           rhythm=meetings.rhythm(target.id), rhythm_names=RHYTHM)
+
+
+@bp.route("/reports/branch.xlsx")
+@auth.roles_required("admin", "secretary")
+def branch_xlsx():
+    target = _branch_arg()
+    rows = figures.member_rows(target.id)
+    body = xlsx_bytes(target.name, [_("姓名"), _("用户名"), _("学时"), _("目标学时"), _("本月积分"), _("本年积分"),
+                                    _("最近评星"), _("最近考试"), _("状态")],
+                      [(r["user"].name, r["user"].username, float(r["hours"]), float(r["target"]),
+                        float(r["month_points"]), float(r["year_points"]),
+                        r["stars"].stars if r["stars"] else "",
+                        f"{r['last_exam'][0]} {r['last_exam'][1].percent or ''}" if r["last_exam"] else "",
+                        _(RHYTHM[r["status"]])) for r in rows])
+    return _xlsx(f"branch-{target.code}.xlsx", body)
+
+
+@bp.route("/reports/members/<int:user_id>/record.xlsx")
+@login_required
+def member_record(user_id):
+    """一人一档: a member's hours, courses, exams, points and stars in one workbook."""
+    member = db.get_or_404(User, user_id)
+    auth.require(auth.can_view_user(current_user, member))
+    from openpyxl import Workbook
+
+    book = Workbook()
+
+    def sheet(title, header, rows, first=False):
+        ws = book.active if first else book.create_sheet()
+        ws.title = title[:31]
+        ws.append([safe_cell(h) for h in header])
+        for row in rows:
+            ws.append([safe_cell(v) for v in row])
+
+    summary = point_queries.member_summary(member)
+    sheet(_("概况"), [_("项目"), _("内容")], [
+        (_("姓名"), member.name), (_("用户名"), member.username),
+        (_("支部"), member.branch.name if member.branch else ""), (_("岗位"), member.job_post),
+        (_("总积分"), float(summary["balance"])), (_("本年积分"), float(summary["this_year"]))], first=True)
+    lessons = db.session.execute(
+        select(LessonProgress, Lesson.title).join(Lesson, LessonProgress.lesson_id == Lesson.id)
+        .where(LessonProgress.user_id == member.id, LessonProgress.completed_at.isnot(None))
+        .order_by(LessonProgress.completed_at)).all()
+    sheet(_("学时"), [_("完成时间(UTC)"), _("课时"), _("学时")],
+          [(p.completed_at, title, float(p.hours_credited)) for p, title in lessons])
+    attempts = db.session.execute(
+        select(Attempt, Exam.title).join(Exam, Attempt.exam_id == Exam.id)
+        .where(Attempt.user_id == member.id).order_by(Attempt.started_at)).all()
+    sheet(_("考试"), [_("考试"), _("第几次"), _("交卷时间(UTC)"), _("得分"), _("满分"), _("通过")],
+          [(title, a.number, a.submitted_at, _num(a.score), _num(a.max_score),
+            "" if a.passed is None else (_("是") if a.passed else _("否"))) for a, title in attempts])
+    sheet(_("积分"), [_("日期"), _("计入月份"), _("类别"), _("事由"), _("积分"), _("一票否决")],
+          [(e.day, e.period, e.category, e.reason, float(e.points), _("是") if e.is_veto else "")
+           for e in reversed(point_queries.entries_of(member))])
+    sheet(_("评星"), [_("季度"), _("得分"), _("星级")],
+          [(s.quarter, float(s.score), s.stars) for s in point_queries.stars_of(member, limit=100)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return _xlsx(f"record-{member.username}.xlsx", buffer.getvalue())
