@@ -13,7 +13,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from pbschool import clock
 from pbschool.accounts.services import audit
@@ -378,7 +378,7 @@ def save_answer(attempt, question_id, value, now=None):
         raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
     slot = db.session.scalar(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id,
                                                            AttemptQuestion.question_id == question_id)
-                             .options(selectinload(AttemptQuestion.question)))
+                             .options(joinedload(AttemptQuestion.question)))
     if slot is None:
         raise NotFound(_("本次考试中没有这道题"))
     kind = slot.question.kind

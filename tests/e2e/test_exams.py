@@ -184,3 +184,28 @@ def test_admin_sees_results_and_the_statistics_report_on_a_phone(live_server, pa
     assert "66.7%" in page.locator("#question-stats").inner_text()
     assert no_horizontal_scroll(page) and _fits(page)
     page.screenshot(path=str(ARTIFACTS / "exam-statistics-375.png"), full_page=True)
+
+
+def test_a_save_lost_to_the_network_is_retried_until_it_lands(live_server, page, login):
+    from playwright.sync_api import expect
+
+    exam_id = _seed(live_server.app, questions=4)
+    attempt_id = _start(page, live_server, login, exam_id)
+    failed = []
+
+    def flaky(route):
+        if not failed:
+            failed.append(route.request.url)
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/attempts/*/answers/*", flaky)
+    section = page.locator(".question.current")
+    section.locator("input").first.check()
+    expect(page.locator("#save-state")).to_have_text("未保存，正在重试")
+    expect(page.locator("#save-state")).to_have_text("已保存", timeout=8000)
+    assert failed
+    with live_server.app.app_context():
+        assert db.session.scalars(select(Answer).where(Answer.attempt_id == attempt_id)).first() is not None
+        db.session.remove()
