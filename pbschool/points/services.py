@@ -210,7 +210,8 @@ def _append(user, *, kind, category, source_key, occurred_at=None, reason="", ac
                 seq=head.seq + 1, user_id=user.id, branch_id=user.branch_id, kind=kind, category=category,
                 points=to_points(points), value=None if value is None else Decimal(str(value)),
                 reason=(reason or "")[:500], source_key=source_key, occurred_at=occurred_at,
-                created_at=clock.now(), day=day, period=period, is_adjustment=period != period_of(day),
+                created_at=clock.now(), day=day, period=period,
+                is_adjustment=period != period_of(day) or (reverses is not None and reverses.period != period),
                 is_veto=bool(is_veto), actor_id=getattr(actor, "id", None), rule_id=getattr(rule, "id", None),
                 reverses_id=getattr(reverses, "id", None), prev_hash=head.hash, hash="")
             entry.hash = entry_digest(entry, head.hash)

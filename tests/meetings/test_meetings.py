@@ -118,3 +118,19 @@ def test_meeting_page_denials(branch_people, client, auth, make):
     html = client.get("/meetings").get_data(as_text=True)
     assert "综采一队党支部" in html and "机电科党支部" in html
     assert client.get("/meetings/new?branch=ZC1").status_code == 200
+
+
+def test_secretary_home_panel_and_demo_loader(branch_people, client, auth, app):
+    from pbschool.meetings import _demo
+
+    p = branch_people
+    p["branch"].code = "ZC1"
+    db.session.commit()
+    auth.login("secretary")
+    html = client.get("/").get_data(as_text=True)
+    assert "本支部三会一课" in html and "明显滞后" in html
+    lines = list(_demo(None))
+    db.session.commit()
+    assert "demo meetings" in lines[0]
+    assert list(_demo(None)) == ["meetings: demo meetings already there"]
+    assert services.rhythm(p["branch"].id)["status"] in ("green", "amber")

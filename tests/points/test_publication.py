@@ -4,12 +4,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from pbschool import clock
 from pbschool.errors import DomainError
 from pbschool.extensions import db
 from pbschool.points import queries, services
-from pbschool.points.models import MonthlyPublication
+from pbschool.points.models import LedgerEntry, MonthlyPublication
+from tests.factories import Factory
 
 
 @pytest.fixture
@@ -81,3 +83,16 @@ def test_stars_and_honours(people, make):
     result, vetoed = queries.honours_candidates(2026)
     assert [m.username for m in result["ZC1"]] == ["zhang"]
     assert b.id in vetoed
+
+
+def test_correcting_a_published_month_is_an_adjustment_in_the_next_open_month(people):
+    a, _b = people
+    entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.user_id == a.id))
+    clock.pin(dt.datetime(2026, 4, 2, 2, 0))
+    services.publish_month("2026-03")
+    admin = Factory().user(role="admin")
+    reversal = services.reverse(entry, "成绩复核后更正", actor=admin)
+    db.session.commit()
+    assert reversal.period == "2026-04" and reversal.is_adjustment
+    _, march = queries.board("2026-03")
+    assert {r["username"]: r["points"] for r in march}["zhang"] == Decimal("5.0")
