@@ -12,6 +12,14 @@ PDF = b"%PDF-1.4\n" + b"x" * 2000
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
 
+def fetch(client, url, **kwargs):
+    """GET a file response and close it (send_file keeps the file open until then)."""
+    response = client.get(url, **kwargs)
+    response.get_data()
+    response.close()
+    return response
+
+
 def test_member_browses_courses_with_required_marks_and_progress(client, auth, make, cm):
     member = make.user(job_post="电工")
     course = cm.course(title="岗位安全确认", programme="安全确认")
@@ -84,21 +92,21 @@ def test_no_comment_on_a_hidden_lesson(client, auth, make, cm):
 def test_admin_approves_and_hides_comments(client, auth, make, cm):
     author, reader, admin = make.user(), make.user(), make.user(role="admin")
     lesson = cm.lesson()
-    comment = services.add_comment(author, lesson, "认真学习")
+    comment = services.add_comment(author, lesson, "井下心得一则")
     db.session.commit()
     auth.login(admin.username)
-    assert "认真学习" in client.get("/admin/comments").get_data(as_text=True)
+    assert "井下心得一则" in client.get("/admin/comments").get_data(as_text=True)
     client.post(f"/admin/comments/{comment.id}", data={"action": "approve"})
     client.post("/logout")
     auth.login(reader.username)
-    assert "认真学习" in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
+    assert "井下心得一则" in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
     assert client.post(f"/admin/comments/{comment.id}", data={"action": "hide"}).status_code == 403
     client.post("/logout")
     auth.login(admin.username)
     client.post(f"/admin/comments/{comment.id}", data={"action": "hide", "reason": "跑题"})
     client.post("/logout")
     auth.login(reader.username)
-    assert "认真学习" not in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
+    assert "井下心得一则" not in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
 
 
 def test_lecturer_writes_uploads_and_submits_then_admin_publishes(client, auth, make, cm):
@@ -196,22 +204,22 @@ def test_video_is_served_with_range_after_a_permission_check(client, auth, make,
                 content_type="multipart/form-data")
     video = db.session.scalar(select(MediaFile))
     url = f"/media/{video.stored_name}"
-    whole = client.get(url)
+    whole = fetch(client, url)
     assert whole.status_code == 200 and whole.data == MP4 and whole.headers["Accept-Ranges"] == "bytes"
-    part = client.get(url, headers={"Range": "bytes=100-199"})
+    part = fetch(client, url, headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.data == MP4[100:200]
     assert part.headers["Content-Range"] == f"bytes 100-199/{len(MP4)}"
-    assert client.get(url, headers={"Range": f"bytes={len(MP4) + 10}-"}).status_code == 416
+    assert fetch(client, url, headers={"Range": f"bytes={len(MP4) + 10}-"}).status_code == 416
     client.post("/logout")
     # A member cannot fetch media of an unpublished lesson, even knowing the name.
     member = make.user()
     auth.login(member.username)
-    assert client.get(url).status_code == 404
+    assert fetch(client, url).status_code == 404
     lesson.state = "published"
     db.session.commit()
-    assert client.get(url).status_code == 200
+    assert fetch(client, url).status_code == 200
     client.post("/logout")
-    assert client.get(url).status_code == 302  # to the login page
+    assert fetch(client, url).status_code == 302  # to the login page
 
 
 def test_attachments_download_with_their_name(client, auth, make, cm):
@@ -221,7 +229,7 @@ def test_attachments_download_with_their_name(client, auth, make, cm):
     client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(PDF), "课件.pdf")},
                 content_type="multipart/form-data")
     pdf = db.session.scalar(select(MediaFile))
-    reply = client.get(f"/media/{pdf.stored_name}")
+    reply = fetch(client, f"/media/{pdf.stored_name}")
     assert reply.headers["Content-Disposition"].startswith("attachment")
     assert "filename*=UTF-8''%E8%AF%BE%E4%BB%B6.pdf" in reply.headers["Content-Disposition"]
     assert "课件.pdf" in client.get(f"/lessons/{lesson.id}").get_data(as_text=True)
