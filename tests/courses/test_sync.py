@@ -1,0 +1,164 @@
+import textwrap
+
+import pytest
+from sqlalchemy import select
+
+from pbschool.courses.models import Course, Lesson, MediaFile
+from pbschool.courses.sync import SyncRefused, sync
+from pbschool.extensions import db
+
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 500
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "content"
+    write(root / "dangjian" / "course.md", """
+        ---
+        title: 强根铸魂抓党建
+        summary: 六讲党建入门
+        programme: 政工微课堂
+        required_for: [all]
+        ---
+        ## 课程简介
+
+        本课程分六讲。
+        """)
+    write(root / "dangjian" / "01-lilun.md", """
+        ---
+        title: 第一讲 理论学习
+        minutes: 20
+        video: intro.mp4
+        ---
+        ## 导读
+
+        理论学习是必修课。
+        """)
+    (root / "dangjian" / "intro.mp4").write_bytes(MP4)
+    write(root / "dangjian" / "02-zeren.md", """
+        ---
+        title: 第二讲 主体责任
+        minutes: 35
+        draft: true
+        ---
+        草稿内容
+        """)
+    write(root / "anquan" / "course.md", """
+        ---
+        title: 岗位安全确认
+        required_for: [采煤机司机, 电工]
+        ---
+        框架稿
+        """)
+    return root
+
+
+def test_sync_imports_courses_and_lessons(app, tree):
+    report = sync(tree)
+    db.session.commit()
+    assert sorted(report.added) == ["anquan", "dangjian", "dangjian/01-lilun.md", "dangjian/02-zeren.md"]
+    course = db.session.scalar(select(Course).where(Course.slug == "dangjian"))
+    assert course.is_published and course.programme.name == "政工微课堂" and "<h2>课程简介</h2>" in course.body_html
+    assert [r.target_key for r in course.requirements] == ["all"]
+    first, second = course.lessons
+    assert (first.title, first.minutes, first.state) == ("第一讲 理论学习", 20, "published")
+    assert second.state == "draft"  # draft: true keeps it unpublished
+    assert [m.kind for m in first.media] == ["video"]
+    assert (first.media[0].original_name, first.media[0].size) == ("intro.mp4", len(MP4))
+    safety = db.session.scalar(select(Course).where(Course.slug == "anquan"))
+    assert sorted(r.target_key for r in safety.requirements) == ["post:电工", "post:采煤机司机"]
+
+
+def test_sync_is_idempotent_and_reports_changes(app, tree):
+    sync(tree)
+    db.session.commit()
+    again = sync(tree)
+    db.session.commit()
+    assert again.added == [] and again.changed == []
+    assert len(again.unchanged) == 4
+    assert db.session.scalar(select(db.func.count(Lesson.id))) == 2
+    assert db.session.scalar(select(db.func.count(MediaFile.id))) == 1
+    lesson_file = tree / "dangjian" / "01-lilun.md"
+    lesson_file.write_text(lesson_file.read_text(encoding="utf-8").replace("必修课", "必修课，天天学"),
+                           encoding="utf-8")
+    changed = sync(tree)
+    db.session.commit()
+    assert changed.changed == ["dangjian/01-lilun.md"]
+    assert "天天学" in db.session.scalar(select(Lesson).where(Lesson.slug == "01-lilun")).body_html
+    assert db.session.scalar(select(db.func.count(MediaFile.id))) == 1
+
+
+@pytest.mark.parametrize("name, text, reason", [
+    ("03-bad.md", "no front matter here", "缺少 YAML 头"),
+    ("03-bad.md", "---\ntitle: [unclosed\n---\nx", "YAML 头格式错误"),
+    ("03-bad.md", "---\ntitle: 无时长\n---\nx", "minutes"),
+    ("03-bad.md", "---\ntitle: 时长错\nminutes: 半小时\n---\nx", "minutes"),
+    ("03-bad.md", "---\nminutes: 5\n---\nx", "缺少 title"),
+    ("03-bad.md", "---\ntitle: 视频缺失\nminutes: 5\nvideo: missing.mp4\n---\nx", "不存在"),
+    ("03-bad.md", "---\ntitle: 越界\nminutes: 5\nattachments: [../../secret.pdf]\n---\nx", "不在课程目录内"),
+    ("03-bad.md", "---\ntitle: 草稿\nminutes: 5\ndraft: maybe\n---\nx", "draft"),
+])
+def test_a_bad_file_is_named_and_nothing_is_imported(app, tree, name, text, reason):
+    (tree / "dangjian" / name).write_text(text, encoding="utf-8")
+    with pytest.raises(SyncRefused) as refused:
+        sync(tree)
+    db.session.rollback()
+    [(path, message)] = refused.value.errors
+    assert path.name == name and reason in message
+    assert db.session.scalars(select(Course)).all() == []
+
+
+def test_a_mislabelled_video_is_refused(app, tree):
+    (tree / "dangjian" / "intro.mp4").write_bytes(b"<html>not a video</html>" + b" " * 40)
+    with pytest.raises(SyncRefused) as refused:
+        sync(tree)
+    assert "文件内容与扩展名" in refused.value.errors[0][1]
+
+
+def test_cli_reports_and_exits_non_zero_on_a_bad_file(app, runner, tree):
+    result = runner.invoke(args=["content", "sync", str(tree)])
+    assert result.exit_code == 0, result.output
+    assert "4 added, 0 changed, 0 unchanged" in result.output
+    result = runner.invoke(args=["content", "sync", str(tree)])
+    assert "0 added, 0 changed, 4 unchanged" in result.output
+    (tree / "anquan" / "01-x.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    result = runner.invoke(args=["content", "sync", str(tree)])
+    assert result.exit_code != 0
+    assert "01-x.md" in result.output and "minutes" in result.output and "nothing was imported" in result.output
+    missing = runner.invoke(args=["content", "sync", str(tree / "nope")])
+    assert missing.exit_code != 0
+
+
+def test_banks_are_imported_through_the_exams_importer(app, tree):
+    pytest.importorskip("pbschool.exams.importer")
+    from pbschool.exams.models import Question
+
+    (tree / "banks").mkdir()
+    (tree / "banks" / "党建知识.csv").write_text(
+        "题型,题干,选项A,选项B,答案\nsingle,中心组全年集中学习多少次？,46,33,A\ntruefalse,党员每年学时不少于32学时,,,对\n",
+        encoding="utf-8")
+    report = sync(tree)
+    db.session.commit()
+    assert report.banks and "党建知识.csv" in report.banks[0]
+    assert db.session.scalar(select(db.func.count(Question.id))) == 2
+    (tree / "banks" / "坏题库.csv").write_text("题型,题干,答案\nweird,？,A\n", encoding="utf-8")
+    with pytest.raises(SyncRefused) as refused:
+        sync(tree)
+    assert refused.value.errors[0][0].name == "坏题库.csv"
+
+
+def test_the_real_content_folder_syncs(app):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "content"
+    if not root.is_dir():
+        pytest.skip("no content/ folder")
+    report = sync(root)
+    db.session.commit()
+    assert report.added and not report.changed
+    assert sync(root).added == []
