@@ -100,6 +100,19 @@ class LedgerEntry(db.Model):
         return f"<LedgerEntry {self.seq} {self.kind} {self.points}>"
 
 
+class PointTotal(db.Model):
+    """A member's points in one month, kept up to date by every append (under the chain lock), so
+    boards and home pages read thousands of rows, not millions. ``ledger verify`` re-checks it."""
+
+    __table_args__ = (UniqueConstraint("user_id", "period"), Index("ix_point_total_period_points", "period", "points"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    points: Mapped[Decimal] = mapped_column(Numeric(12, 1), default=Decimal("0"))
+    entries: Mapped[int] = mapped_column(default=0)
+
+
 class LedgerHead(db.Model):
     """The single row at the end of the hash chain. Appends lock it (SELECT ... FOR UPDATE), which
     keeps the chain linear and makes cap checks see every earlier append."""

@@ -10,7 +10,7 @@ from pbschool import clock
 from pbschool.accounts.models import Branch, User
 from pbschool.extensions import db
 from pbschool.points import services
-from pbschool.points.models import LedgerEntry, MonthlyPublication, PublishedScore, StarRating
+from pbschool.points.models import LedgerEntry, MonthlyPublication, PointTotal, PublishedScore, StarRating
 
 ZERO = Decimal("0.0")
 
@@ -52,8 +52,8 @@ def live_standings(periods, branch_id=None):
     """Every active member with a branch and their points over ``periods`` (a 'YYYY-MM' or a list),
     ranked in the committee and in their branch."""
     periods = [periods] if isinstance(periods, str) else list(periods)
-    sums = (select(LedgerEntry.user_id, func.sum(LedgerEntry.points).label("points"))
-            .where(LedgerEntry.period.in_(periods)).group_by(LedgerEntry.user_id).subquery())
+    sums = (select(PointTotal.user_id, func.sum(PointTotal.points).label("points"))
+            .where(PointTotal.period.in_(periods)).group_by(PointTotal.user_id).subquery())
     stmt = _board_members().add_columns(func.coalesce(sums.c.points, 0)) \
         .outerjoin(sums, sums.c.user_id == User.id)
     rows = [Standing(uid, username, name, bid, code, bname, Decimal(str(points)).quantize(Decimal("0.1")))
@@ -120,15 +120,15 @@ def last_months(n=12, end=None):
 
 
 def monthly_series(user, months):
-    stmt = (select(LedgerEntry.period, func.sum(LedgerEntry.points))
-            .where(LedgerEntry.user_id == user.id, LedgerEntry.period.in_(months)).group_by(LedgerEntry.period))
+    stmt = select(PointTotal.period, PointTotal.points).where(PointTotal.user_id == user.id,
+                                                              PointTotal.period.in_(months))
     found = {p: Decimal(str(v)).quantize(Decimal("0.1")) for p, v in db.session.execute(stmt)}
     return [(p, found.get(p, ZERO)) for p in months]
 
 
 def sum_points(user, periods):
-    total = db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.points), 0))
-                              .where(LedgerEntry.user_id == user.id, LedgerEntry.period.in_(periods)))
+    total = db.session.scalar(select(func.coalesce(func.sum(PointTotal.points), 0))
+                              .where(PointTotal.user_id == user.id, PointTotal.period.in_(periods)))
     return Decimal(str(total)).quantize(Decimal("0.1"))
 
 
@@ -140,14 +140,28 @@ def current_quarter():
     return services.quarter_of(services.local_date(clock.now()))
 
 
+def rank_of(user, period, points, *, branch_only=False):
+    """(rank, board size) of the member on the month's live board: one counting query, not the board."""
+    if user.branch_id is None or not user.is_active_account:
+        return None, 0
+    total = func.coalesce(PointTotal.points, 0)
+    stmt = (select(func.count(User.id), func.sum(db.case((total > points, 1), else_=0)))
+            .select_from(User).outerjoin(PointTotal, (PointTotal.user_id == User.id) & (PointTotal.period == period))
+            .where(User.is_active_account.is_(True), User.branch_id.isnot(None)))
+    if branch_only:
+        stmt = stmt.where(User.branch_id == user.branch_id)
+    size, higher = db.session.execute(stmt).one()
+    return int(higher or 0) + 1, int(size or 0)
+
+
 def member_summary(user):
     """What the member's points page and home panel show."""
     period = services.current_period()
     year = int(period[:4])
     quarter = current_quarter()
-    standings = live_standings(period)
-    mine = next((r for r in standings if r.user_id == user.id), None)
-    branch_size = sum(1 for r in standings if mine and r.branch_id == mine.branch_id)
+    this_month = sum_points(user, [period])
+    rank, committee_size = rank_of(user, period, this_month)
+    rank_in_branch, branch_size = rank_of(user, period, this_month, branch_only=True)
     quarter_points = sum_points(user, services.quarter_periods(quarter))
     quarter_score = services.quarter_score(quarter_points)
     return {
@@ -155,12 +169,12 @@ def member_summary(user):
         "year": year,
         "quarter": quarter,
         "balance": services.balance(user),
-        "this_month": sum_points(user, [period]),
+        "this_month": this_month,
         "this_year": sum_points(user, year_periods(year)),
         "by_category": category_totals(period, user.id).get(user.id, {}),
-        "rank": mine.rank if mine else None,
-        "rank_in_branch": mine.rank_in_branch if mine else None,
-        "committee_size": len(standings),
+        "rank": rank,
+        "rank_in_branch": rank_in_branch,
+        "committee_size": committee_size,
         "branch_size": branch_size,
         "quarter_points": quarter_points,
         "quarter_score": quarter_score,

@@ -29,6 +29,7 @@ from pbschool.points.models import (
     MonthlyPublication,
     PointRule,
     PointSetting,
+    PointTotal,
     PublishedScore,
     StarRating,
 )
@@ -217,12 +218,22 @@ def _append(user, *, kind, category, source_key, occurred_at=None, reason="", ac
             entry.hash = entry_digest(entry, head.hash)
             db.session.add(entry)
             head.seq, head.hash = entry.seq, entry.hash
+            _add_to_total(user.id, period, entry.points)
             db.session.flush()
         return entry
     except IntegrityError:
         if _exists(source_key):
             return None
         raise
+
+
+def _add_to_total(user_id, period, points):
+    total = db.session.scalar(select(PointTotal).where(PointTotal.user_id == user_id, PointTotal.period == period)
+                              .execution_options(populate_existing=True))
+    if total is None:
+        db.session.add(PointTotal(user_id=user_id, period=period, points=points, entries=1))
+    else:
+        total.points, total.entries = _dec(total.points) + points, total.entries + 1
 
 
 def _sum_kind(user, kind, first_day, last_day, column=LedgerEntry.points):
@@ -290,8 +301,8 @@ def record_event(user, kind, source_key, *, points=None, value=None, occurred_at
 
 def balance(user) -> Decimal:
     """Everything the member has ever been credited, minus deductions and reversals."""
-    total = db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.points), 0))
-                              .where(LedgerEntry.user_id == user.id))
+    total = db.session.scalar(select(func.coalesce(func.sum(PointTotal.points), 0))
+                              .where(PointTotal.user_id == user.id))
     return _dec(total).quantize(TENTH)
 
 
@@ -422,6 +433,14 @@ def verify_chain():
     head = db.session.get(LedgerHead, 1)
     if head is not None and (head.seq != checked or head.hash != prev):
         return checked, f"the chain ends at seq {checked} but its head says seq {head.seq}: entries were removed"
+    sums = {(u, p): _dec(v) for u, p, v in db.session.execute(
+        select(LedgerEntry.user_id, LedgerEntry.period, func.sum(LedgerEntry.points))
+        .group_by(LedgerEntry.user_id, LedgerEntry.period))}
+    totals = {(t.user_id, t.period): _dec(t.points) for t in db.session.scalars(select(PointTotal))}
+    for key in sorted(set(sums) | set(totals), key=lambda k: (k[1], k[0])):
+        if sums.get(key, ZERO) != totals.get(key, ZERO):
+            return checked, (f"the monthly total of user {key[0]} for {key[1]} is {totals.get(key, ZERO)} "
+                             f"but the entries add up to {sums.get(key, ZERO)}")
     return checked, None
 
 

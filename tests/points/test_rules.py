@@ -163,3 +163,14 @@ def test_default_rules_are_seeded_once(app):
     services.ensure_default_rules()
     kinds = db.session.scalars(select(PointRule.kind)).all()
     assert sorted(kinds) == sorted(services.DEFAULT_RULES)
+
+
+def test_chain_check_finds_a_monthly_total_changed_behind_the_apps_back(march, make, runner):
+    member = make.user()
+    services.record_event(member, "meeting_attended", f"meeting:1:user:{member.id}")
+    db.session.commit()
+    assert services.balance(member) == Decimal("5.0")
+    db.session.execute(text("UPDATE point_total SET points = 500"))
+    db.session.commit()
+    bad = runner.invoke(args=["ledger", "verify"])
+    assert bad.exit_code != 0 and "monthly total" in bad.output and "2026-03" in bad.output
