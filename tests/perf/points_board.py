@@ -1,0 +1,221 @@
+"""Points benchmark (issue 5): 10,000 members in 50 branches and 2,000,000 ledger entries on PostgreSQL.
+Measures, under 32 concurrent clients (wrk), a member's home page (HTML, logged in), the committee's
+leaderboard for a month (API), and a member's points (API); then the time to publish a month.
+
+    .venv/bin/python -m tests.perf.points_board
+    BENCH_ENTRIES=200000 BENCH_MEMBERS=2000 .venv/bin/python -m tests.perf.points_board   # a quick look
+
+Runs against gunicorn + a throwaway PostgreSQL database; stops by itself.
+"""
+
+import datetime as dt
+import http.client
+import json
+import os
+import random
+import re
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from decimal import Decimal
+from pathlib import Path
+
+from tests.perf.common import app_env, gunicorn, scratch_database, table
+
+MEMBERS = int(os.environ.get("BENCH_MEMBERS", "10000"))
+BRANCHES = 50
+ENTRIES = int(os.environ.get("BENCH_ENTRIES", "2000000"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
+LOGGED_IN = int(os.environ.get("BENCH_SESSIONS", "200"))
+PASSWORD = "bench-password-1"
+KINDS = [("lesson_completed", "学习", "1.0"), ("study_time", "学习", "0.1"), ("exam_passed", "考试", "2.0"),
+         ("meeting_attended", "组织生活", "5.0"), ("comment_approved", "作用发挥", "0.5")]
+
+
+class Row:
+    __slots__ = ("seq", "user_id", "branch_id", "kind", "category", "points", "value", "reason", "source_key",
+                 "occurred_at", "day", "period", "is_adjustment", "is_veto", "actor_id", "rule_id", "reverses_id")
+
+
+def seed(database_url, instance_dir):
+    """Schema, branches, members and tokens, then the ledger written straight into PostgreSQL with COPY
+    (a valid hash chain and monthly totals, as the application would have written them)."""
+    os.environ.update(app_env(database_url, instance_dir))
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select
+
+    from pbschool import create_app
+    from pbschool.accounts import services as accounts
+    from pbschool.accounts.models import ApiToken, Branch, User
+    from pbschool.extensions import db
+    from pbschool.points import services as points
+    from pbschool.points.models import LedgerHead
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        db.create_all()  # tables a feature has not migrated yet (development only)
+        branches = [Branch(code=f"B{i:02d}", name=f"第{i}党支部") for i in range(1, BRANCHES + 1)]
+        db.session.add_all(branches)
+        db.session.flush()
+        shared_hash = accounts.hash_password(PASSWORD)
+        db.session.execute(insert(User), [
+            {"username": f"m{i:05d}", "name": f"党员{i}", "role": "member",
+             "branch_id": branches[i % BRANCHES].id, "job_post": "", "password_hash": shared_hash,
+             "session_nonce": "x", "is_active": True, "must_change_password": False} for i in range(MEMBERS)])
+        accounts.create_user("benchadmin", "管理员", "admin", None, "", "bench-admin-pass")
+        users = db.session.execute(select(User.id, User.branch_id).where(User.role == "member")
+                                   .order_by(User.id)).all()
+        db.session.execute(insert(ApiToken), [{"user_id": uid, "token_hash": ApiToken.hash(f"bench-token-{uid}")}
+                                              for uid, _b in users])
+        points.ensure_default_rules()
+        db.session.commit()
+        today = points.local_date(points.clock.now())
+        months = []
+        for back in range(12, 0, -1):  # the twelve months before this one, all ended
+            index = today.year * 12 + today.month - 1 - back
+            months.append((index // 12, index % 12 + 1))
+        totals = {}
+        started = time.time()
+        rng = random.Random(5)
+        raw = db.engine.raw_connection()
+        prev = points.GENESIS
+        columns = ("seq, user_id, branch_id, kind, category, points, value, reason, source_key, occurred_at, "
+                   "created_at, day, period, is_adjustment, is_veto, prev_hash, hash")
+        with raw.cursor() as cur, cur.copy(f"COPY ledger_entry ({columns}) FROM STDIN") as copy:
+            row = Row()
+            row.value = row.actor_id = row.rule_id = row.reverses_id = None
+            row.is_adjustment = row.is_veto = False
+            for seq in range(1, ENTRIES + 1):
+                user_id, branch_id = users[rng.randrange(len(users))]
+                kind, category, pts = KINDS[rng.randrange(len(KINDS))]
+                year, month = months[rng.randrange(len(months))]
+                day = dt.date(year, month, rng.randrange(1, 29))
+                row.seq, row.user_id, row.branch_id, row.kind, row.category = seq, user_id, branch_id, kind, category
+                row.points, row.reason, row.source_key = Decimal(pts), kind, f"bench:{seq}"
+                row.occurred_at, row.day = dt.datetime(year, month, day.day, 2), day
+                row.period = f"{year:04d}-{month:02d}"
+                digest = points.entry_digest(row, prev)
+                copy.write_row((seq, user_id, branch_id, kind, category, row.points, None, row.reason,
+                                row.source_key, row.occurred_at, row.occurred_at, day, row.period, False, False,
+                                prev, digest))
+                prev = digest
+                key = (user_id, row.period)
+                totals[key] = totals.get(key, Decimal(0)) + row.points
+        with raw.cursor() as cur, cur.copy("COPY point_total (user_id, period, points, entries) FROM STDIN") as copy:
+            for (user_id, period), value in totals.items():
+                copy.write_row((user_id, period, value, 0))
+        raw.commit()
+        raw.close()
+        db.session.add(LedgerHead(id=1, seq=ENTRIES, hash=prev))
+        db.session.commit()
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        print(f"seeded {MEMBERS} members, {ENTRIES} entries in {time.time() - started:.0f} s")
+        last = months[-1]
+        return [uid for uid, _b in users], f"{last[0]:04d}-{last[1]:02d}", app
+
+
+def login_cookies(url, usernames):
+    """Session cookies for some members, logged in through the real form (with its CSRF token). The
+    cookies are Secure (production), so they are carried by hand over this plain-HTTP loopback."""
+    host, port = url.split("//")[1].split(":")
+    cookies = []
+    for username in usernames:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("GET", "/login")
+        response = conn.getresponse()
+        html = response.read().decode()
+        jar = _cookies(response, {})
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+        body = urllib.parse.urlencode({"username": username, "password": PASSWORD, "csrf_token": token})
+        conn.request("POST", "/login", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": _header(jar)})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 302:
+            raise RuntimeError(f"login of {username} failed: {response.status}")
+        cookies.append(_header(_cookies(response, jar)))
+        conn.close()
+    return cookies
+
+
+def _cookies(response, jar):
+    jar = dict(jar)
+    for value in response.headers.get_all("Set-Cookie") or []:
+        name, _, rest = value.partition("=")
+        jar[name.strip()] = rest.split(";", 1)[0]
+    return jar
+
+
+def _header(jar):
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+LUA = """
+local headers = {}
+for line in io.lines(os.getenv("BENCH_HEADERS")) do headers[#headers + 1] = line end
+local path = os.getenv("BENCH_PATH")
+local name = os.getenv("BENCH_HEADER")
+request = function()
+  return wrk.format("GET", path, {[name] = headers[math.random(#headers)]})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("P50_US %d\\nP95_US %d\\nP99_US %d\\n", latency:percentile(50),
+    latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def run_wrk(url, path, header, values, workdir):
+    values_file = Path(workdir) / f"values-{header}.txt"
+    values_file.write_text("\n".join(values) + "\n")
+    script = Path(workdir) / "rotate.lua"
+    script.write_text(LUA)
+    env = {**os.environ, "BENCH_HEADERS": str(values_file), "BENCH_PATH": path, "BENCH_HEADER": header}
+    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--timeout", "5s", "-s", str(script), url],  # noqa: S603,S607
+                         capture_output=True, text=True, env=env, timeout=SECONDS + 60).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for p in ("P50", "P95", "P99"):
+        result[p] = int(re.search(rf"{p}_US (\d+)", out).group(1)) / 1000
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    result["errors"] = int(errors.group(1)) if errors else 0
+    return result
+
+
+def main():
+    print(f"points: {MEMBERS} members in {BRANCHES} branches, {ENTRIES} ledger entries, 32 clients, {SECONDS} s each")
+    rows = []
+    with scratch_database() as database_url, tempfile.TemporaryDirectory() as instance:
+        user_ids, period, app = seed(database_url, Path(instance))
+        sample = random.Random(7).sample(range(MEMBERS), min(LOGGED_IN, MEMBERS))
+        with gunicorn(app_env(database_url, instance)) as url:
+            cookies = login_cookies(url, [f"m{i:05d}" for i in sample])
+            tokens = [f"Bearer bench-token-{user_ids[i]}" for i in sample]
+            for label, path, header, values in (
+                    ("member home page /", "/", "Cookie", cookies),
+                    ("member points page /points", "/points", "Cookie", cookies),
+                    ("GET /api/v1/me/points", "/api/v1/me/points", "Authorization", tokens),
+                    (f"committee leaderboard {period}", f"/api/v1/leaderboard?period={period}", "Authorization",
+                     tokens)):
+                r = run_wrk(url, path, header, values, instance)
+                rows.append([label, f"{r['rps']:.0f}", f"{r['P50']:.1f}", f"{r['P95']:.1f}", f"{r['P99']:.1f}",
+                             r["errors"]])
+        from pbschool.extensions import db
+        from pbschool.points import services as points
+
+        with app.app_context():
+            started = time.time()
+            publication = points.publish_month(period)
+            db.session.commit()
+            publish_seconds = time.time() - started
+            count = len(publication.scores)
+    print()
+    table(rows, ["request", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"])
+    print(f"\npublish {period}: {count} members in {publish_seconds:.1f} s")
+    print(json.dumps({"rows": rows, "publish_seconds": round(publish_seconds, 1)}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
