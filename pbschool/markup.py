@@ -39,9 +39,11 @@ MAX_BLOCK_LINES = 400
 MAX_INDENT = 16  # columns: four levels of nesting
 MAX_QUOTE_DEPTH = 4
 MAX_PER_BLOCK = {"[": 200, "<": 200, "|": 64 * 4}
+#: Past these counts in a whole document, a character makes so many elements that sanitising is slow.
+MAX_PER_DOCUMENT = {"*": 6000, "_": 6000, "`": 4000, "~": 4000, "&": 6000, "[": 6000, "<": 6000, ">": 6000}
 MAX_CELLS_PER_ROW = 64
 #: Pathological runs of a character lose their Markdown meaning: the full-width twin reads the same.
-_ENTITIES = {"[": "［", "<": "＜", "|": "｜"}
+_ENTITIES = {"[": "［", "<": "＜", ">": "＞", "|": "｜", "*": "＊", "_": "＿", "`": "｀", "~": "～", "&": "＆"}
 _QUOTE = re.compile(r"^((?:[ \t]*>){" + str(MAX_QUOTE_DEPTH + 1) + ",})")
 _SAFE_CLASS = re.compile(r"^[A-Za-z0-9_ -]{0,80}$")
 _SAFE_ID = re.compile(r"^(?:fn|fnref)(?::|-)[A-Za-z0-9_:-]{1,40}$")  # footnote anchors only
@@ -62,6 +64,9 @@ def _defuse_line(line):
 
 def _defuse(source):
     """Bound what makes the parser slow or deep, keeping ordinary documents unchanged."""
+    for char, limit in MAX_PER_DOCUMENT.items():
+        if source.count(char) > limit:
+            source = source.replace(char, _ENTITIES[char])
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:MAX_LINES]
     lines = [_defuse_line(line) for line in lines]
     blocks, current = [], []
