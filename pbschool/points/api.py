@@ -1,6 +1,8 @@
 """Points in the JSON API: my points, and the monthly boards (晒分)."""
 
-from flask import g, request
+import json
+
+from flask import current_app, g, request
 
 from pbschool.accounts.services import find_branch
 from pbschool.api import api_route, ok
@@ -69,7 +71,12 @@ def leaderboard():
         branch = find_branch(request.args["branch"])
         if branch is None:
             raise DomainError("找不到该支部", "branch_not_found", 404)
-    publication, rows = queries.board(period, branch)
-    return ok({"period": period, "published": publication is not None,
-               "rows": [{"rank": r["rank"], "username": r["username"], "name": r["name"], "branch": r["branch"],
-                         "points": _num(r["points"])} for r in rows]})
+
+    def build():
+        publication, rows = queries.board(period, branch)
+        return json.dumps({"period": period, "published": publication is not None,
+                           "rows": [{"rank": r["rank"], "username": r["username"], "name": r["name"],
+                                     "branch": r["branch"], "points": _num(r["points"])} for r in rows]},
+                          ensure_ascii=False, separators=(",", ":")).encode()
+
+    return current_app.response_class(queries.cached("api", period, branch, build), mimetype="application/json")

@@ -1,18 +1,29 @@
 """Read-only questions about the ledger: standings, boards, a member's summary, honours."""
 
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from pbschool import clock
 from pbschool.accounts.models import Branch, User
 from pbschool.extensions import db
 from pbschool.points import services
-from pbschool.points.models import LedgerEntry, MonthlyPublication, PointTotal, PublishedScore, StarRating
+from pbschool.points.models import (
+    LedgerEntry,
+    LedgerHead,
+    MonthlyPublication,
+    PointTotal,
+    PublishedScore,
+    StarRating,
+)
 
 ZERO = Decimal("0.0")
+TENTH = Decimal("0.1")
 
 
 @dataclass
@@ -28,19 +39,9 @@ class Standing:
     rank_in_branch: int = 0
 
 
-def _rank(rows, key):
-    """Competition ranking (1, 2, 2, 4) over rows already sorted by points, highest first."""
-    groups = {}
-    for row in rows:
-        group = groups.setdefault(key(row), {"n": 0, "last": None, "rank": 0})
-        group["n"] += 1
-        if row.points != group["last"]:
-            group["rank"], group["last"] = group["n"], row.points
-        yield row, group["rank"]
-
-
 def _board_members(branch_id=None):
-    stmt = (select(User.id, User.username, User.name, Branch.id, Branch.code, Branch.name)
+    stmt = (select(User.id.label("user_id"), User.username, User.name, Branch.id.label("branch_id"),
+                   Branch.code.label("branch_code"), Branch.name.label("branch_name"))
             .join(Branch, User.branch_id == Branch.id)
             .where(User.is_active_account.is_(True)))
     if branch_id is not None:
@@ -50,22 +51,21 @@ def _board_members(branch_id=None):
 
 def live_standings(periods, branch_id=None):
     """Every active member with a branch and their points over ``periods`` (a 'YYYY-MM' or a list),
-    ranked in the committee and in their branch."""
+    ranked (1, 2, 2, 4) in the committee and in their branch by the database's window functions."""
     periods = [periods] if isinstance(periods, str) else list(periods)
     sums = (select(PointTotal.user_id, func.sum(PointTotal.points).label("points"))
             .where(PointTotal.period.in_(periods)).group_by(PointTotal.user_id).subquery())
-    stmt = _board_members().add_columns(func.coalesce(sums.c.points, 0)) \
-        .outerjoin(sums, sums.c.user_id == User.id)
-    rows = [Standing(uid, username, name, bid, code, bname, Decimal(str(points)).quantize(Decimal("0.1")))
-            for uid, username, name, bid, code, bname, points in db.session.execute(stmt)]
-    rows.sort(key=lambda r: (-r.points, r.branch_code, r.username))
-    for row, rank in _rank(rows, lambda r: None):
-        row.rank = rank
-    for row, rank in _rank(rows, lambda r: r.branch_id):
-        row.rank_in_branch = rank
+    total = func.coalesce(sums.c.points, 0)
+    ranked = (_board_members().add_columns(
+        total.label("points"),
+        func.rank().over(order_by=total.desc()).label("rank"),
+        func.rank().over(partition_by=User.branch_id, order_by=total.desc()).label("rank_in_branch"))
+        .outerjoin(sums, sums.c.user_id == User.id).subquery())
+    stmt = select(ranked).order_by(ranked.c.rank, ranked.c.branch_code, ranked.c.username)
     if branch_id is not None:
-        rows = [r for r in rows if r.branch_id == branch_id]
-    return rows
+        stmt = stmt.where(ranked.c.branch_id == branch_id)
+    return [Standing(uid, username, name, bid, code, bname, Decimal(str(points)).quantize(TENTH), rank, rank_b)
+            for uid, username, name, bid, code, bname, points, rank, rank_b in db.session.execute(stmt)]
 
 
 def member_totals(periods):
@@ -105,6 +105,39 @@ def board(period, branch=None):
     return pub, [{"rank": s.rank_in_branch if branch else s.rank, "user_id": u.id, "username": u.username,
                   "name": u.name, "branch": b.code if b else None, "branch_name": b.name if b else "",
                   "points": Decimal(str(s.points))} for s, u, b in db.session.execute(stmt)]
+
+
+_board_cache = {}
+_board_cache_lock = threading.Lock()
+
+
+def board_version(period):
+    """What a cached board depends on: the publication, else the chain head (any append moves it)."""
+    pub_id = db.session.scalar(select(MonthlyPublication.id).where(MonthlyPublication.period == period))
+    if pub_id is not None:
+        return ("published", pub_id)
+    head = db.session.get(LedgerHead, 1)
+    return ("live", head.seq if head else 0, head.hash if head else "")
+
+
+def cached(kind, period, branch, build):
+    """``build()`` memoised per process for a few seconds and exactly as long as the board's version
+    holds (POINTS_BOARD_CACHE_SECONDS; 0 turns it off, the default under tests)."""
+    seconds = current_app.config.get("POINTS_BOARD_CACHE_SECONDS", 0 if current_app.testing else 30)
+    if not seconds:
+        return build()
+    key = (str(db.engine.url), kind, period, branch.id if branch else None, board_version(period))
+    now = time.monotonic()
+    with _board_cache_lock:
+        hit = _board_cache.get(key)
+    if hit is not None and now - hit[0] < seconds:
+        return hit[1]
+    value = build()
+    with _board_cache_lock:
+        if len(_board_cache) > 256:
+            _board_cache.clear()
+        _board_cache[key] = (now, value)
+    return value
 
 
 def last_months(n=12, end=None):

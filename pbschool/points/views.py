@@ -20,6 +20,7 @@ from pbschool.points.forms import AwardForm, PublishForm, ReverseForm, RuleForm,
 from pbschool.points.models import CATEGORIES, LedgerEntry, MonthlyPublication, PointRule, StarRating
 from pbschool.tabular import xlsx_bytes
 
+BOARD_PAGE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -85,7 +86,11 @@ def _board_context():
         branch = find_branch(request.args["branch"])
         if branch is None:
             abort(404)
-    publication, rows = queries.board(period, branch)
+    def build():
+        publication, rows = queries.board(period, branch)
+        return publication is not None, rows  # plain values: the cache outlives this session
+
+    publication, rows = queries.cached("html", period, branch, build)
     return period, branch, publication, rows
 
 
@@ -97,10 +102,14 @@ def board():
     published = db.session.scalars(select(MonthlyPublication.period)
                                    .order_by(MonthlyPublication.period.desc()).limit(24)).all()
     top = rows[:10]
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    mine = next((r for r in rows if r["user_id"] == current_user.id), None)
     series = [(r["name"], r["points"]) for r in top]
     peak = max([r["points"] for r in top] + [Decimal("1")])
     return render_template("points/board.html", period=period, branch=branch, publication=publication,
-                           rows=rows, branches=branches, published=published, series=series, peak=peak,
+                           rows=rows[(page - 1) * BOARD_PAGE:page * BOARD_PAGE], total=len(rows), page=page,
+                           pages=max(1, -(-len(rows) // BOARD_PAGE)), mine=mine, branches=branches,
+                           published=published, series=series, peak=peak,
                            months=queries.last_months(12))
 
 

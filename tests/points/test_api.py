@@ -65,3 +65,25 @@ def test_leaderboard_unknown_branch_is_404_and_auth_is_needed(board_data, api, c
 def test_openapi_documents_the_points_endpoints(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert "/me/points" in paths and "/leaderboard" in paths
+
+
+def test_leaderboard_cache_follows_appends_and_publication(app_factory, make, api):
+    from pbschool.extensions import db as _db
+    from pbschool.points import queries
+
+    app = app_factory(POINTS_BOARD_CACHE_SECONDS=60)
+    with app.app_context():
+        queries._board_cache.clear()
+        clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+        member = make.user("zhang")
+        api.client = app.test_client()
+        api.token(member)
+        assert api.get("/leaderboard?period=2026-03").get_json()["rows"][0]["points"] == 0.0
+        services.record_event(member, "meeting_attended", "meeting:1:user:1")
+        _db.session.commit()
+        assert api.get("/leaderboard?period=2026-03").get_json()["rows"][0]["points"] == 5.0
+        clock.pin(dt.datetime(2026, 4, 2))
+        services.publish_month("2026-03")
+        _db.session.commit()
+        assert api.get("/leaderboard?period=2026-03").get_json()["published"] is True
+        queries._board_cache.clear()
