@@ -349,6 +349,12 @@ def update_lesson(lesson, *, title, minutes, body, actor, course=None):
     return lesson
 
 
+def media_changed(lesson, actor):
+    """A lecturer's new or removed file on a submitted or published lesson sends it back for review."""
+    if not auth.is_admin(actor) and lesson.state in ("submitted", "published"):
+        _transition(lesson, "draft", actor, _("授课人修改了附件，需要重新提交审核"))
+
+
 def _history(lesson, actor, from_state, to_state, reason):
     db.session.add(LessonReview(lesson_id=lesson.id, actor_id=getattr(actor, "id", None), from_state=from_state,
                                 to_state=to_state, reason=reason or ""))

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
@@ -26,7 +27,7 @@ from pbschool.extensions import db
 from pbschool.markup import render_markdown
 from pbschool.tabular import xlsx_bytes
 
-STATE_NAMES = {"draft": "草稿", "submitted": "待审核", "published": "已发布", "returned": "已退回"}
+STATE_NAMES = {"draft": _l("草稿"), "submitted": _l("待审核"), "published": _l("已发布"), "returned": _l("已退回")}
 STATE_CHIPS = {"draft": "off", "submitted": "warn", "published": "ok", "returned": "bad"}
 
 
@@ -274,6 +275,7 @@ def upload(lesson_id):
         abort(400)
     try:
         item = media.save_upload(form.file.data, current_user, lesson)
+        services.media_changed(lesson, current_user)
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -294,6 +296,7 @@ def delete_media(media_id):
     auth.require(item.lesson is not None and services.can_edit_lesson(current_user, item.lesson))
     ActionForm().validate_on_submit() or abort(400)
     lesson_id = item.lesson_id
+    services.media_changed(item.lesson, current_user)
     media.delete(item)
     db.session.commit()
     flash(_("文件已删除"), "success")

@@ -280,3 +280,38 @@ def test_pages_render_for_every_role(client, auth, make, cm, t0):
             assert client.get(url).status_code == 200, (role, url)
         client.post("/logout")
     clock.pin(None)
+
+
+def test_every_staff_page_renders_in_both_locales(client, auth, make, cm):
+    admin, lecturer = make.user(role="admin"), make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="draft")
+    services.submit_lesson(lesson, lecturer)
+    services.add_comment(make.user(), cm.lesson(course=lesson.course, title="第二讲"), "体会")
+    db.session.commit()
+    for user in (lecturer, admin):
+        auth.login(user.username)
+        for lang in ("zh_CN", "en"):
+            client.get(f"/lang/{lang}")
+            urls = ["/teach", "/teach/lessons/new", f"/teach/lessons/{lesson.id}/edit", "/teach/courses/new",
+                    f"/courses/{lesson.course_id}"]
+            if user is admin:
+                urls += [f"/teach/courses/{lesson.course_id}/edit",
+                         "/admin/review", f"/admin/review/{lesson.id}", "/admin/comments", "/admin/comments?show=all",
+                         f"/admin/courses/{lesson.course_id}/required",
+                         f"/admin/courses/{lesson.course_id}/completion", "/branch/learning",
+                         "/branch/learning?year=2025"]
+            for url in urls:
+                assert client.get(url).status_code == 200, (user.role, lang, url)
+        # Someone else's course is not the lecturer's to edit.
+        assert client.get(f"/teach/courses/{lesson.course_id}/edit").status_code == (200 if user is admin else 403)
+        client.post("/logout")
+
+
+def test_a_lecturers_new_file_on_a_published_lesson_sends_it_back_to_review(client, auth, make, cm):
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="published")
+    auth.login(lecturer.username)
+    client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(PDF), "新课件.pdf")},
+                content_type="multipart/form-data")
+    db.session.refresh(lesson)
+    assert lesson.state == "draft" and lesson.media[0].original_name == "新课件.pdf"
