@@ -16,6 +16,7 @@ def init_app(app):
     registry.add_nav("courses.index", _l("学习"), order=10)
     registry.add_nav("courses.teach", _l("授课"), order=40, roles=("lecturer", "admin"))
     registry.add_nav("courses.review_queue", _l("课程审核"), order=45, roles=("admin",))
+    registry.add_nav("courses.admin_courses", _l("课程管理"), order=46, roles=("admin",))
     registry.add_nav("courses.branch_learning", _l("支部学习"), order=50, roles=("secretary", "admin"))
     registry.add_home_panel(_home_panel, order=10)
     registry.add_demo_loader(cli.demo_loader)

@@ -1,6 +1,7 @@
 """Courses, lessons and learning progress over /api/v1 (CONTRACT.md)."""
 
 from flask import g, url_for
+from flask_babel import gettext as _
 
 from pbschool.api import api_route, field, json_body, ok
 from pbschool.courses import services
@@ -57,7 +58,7 @@ LEARNING = {
 def _visible_lesson(lesson_id):
     lesson = db.session.get(Lesson, lesson_id)
     if lesson is None or not services.is_visible(lesson):
-        raise NotFound("课时不存在或尚未发布")
+        raise NotFound(_("课时不存在或尚未发布"))
     return lesson
 
 
@@ -81,7 +82,7 @@ def list_courses():
 def get_course(course_id):
     course = db.session.get(Course, course_id)
     if course is None or not course.is_published:
-        raise NotFound("课程不存在或尚未发布")
+        raise NotFound(_("课程不存在或尚未发布"))
     lessons = course.published_lessons()
     done = services.completed_lesson_ids(g.api_user, [lesson.id for lesson in lessons])
     return ok({"id": course.id, "title": course.title, "summary": course.summary,
@@ -110,9 +111,9 @@ def post_progress(lesson_id):
     seconds = field(data, "seconds", int, required=False)
     completed = field(data, "completed", bool, required=False)
     if seconds is None and completed is None:
-        raise DomainError("请提供 seconds 或 completed", "missing_field", 400, field="seconds")
+        raise DomainError(_("请提供 seconds 或 completed"), "missing_field", 400, field="seconds")
     if completed is False:
-        raise DomainError("completed 只能为 true：已完成的课时不能撤销", "invalid_field", 400, field="completed")
+        raise DomainError(_("completed 只能为 true：已完成的课时不能撤销"), "invalid_field", 400, field="completed")
     user = g.api_user
     progress = None
     if seconds is not None:

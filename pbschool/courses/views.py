@@ -393,6 +393,14 @@ def moderate(comment_id):
     return redirect(url_for("courses.comment_queue"))
 
 
+@bp.route("/admin/courses")
+@auth.roles_required("admin")
+def admin_courses():
+    courses = db.session.scalars(select(Course).outerjoin(Programme)
+                                 .order_by(Programme.name.nulls_last(), Course.position, Course.id)).all()
+    return render_template("courses/admin_courses.html", courses=courses, hours=services.course_hours)
+
+
 @bp.route("/admin/courses/<int:course_id>/required", methods=["GET", "POST"])
 @auth.roles_required("admin")
 def requirements(course_id):
