@@ -188,22 +188,29 @@ def rank_of(user, period, points, *, branch_only=False):
 
 
 def member_summary(user):
-    """What the member's points page and home panel show."""
+    """What the member's points page and home panel show (a handful of small queries)."""
     period = services.current_period()
     year = int(period[:4])
     quarter = current_quarter()
-    this_month = sum_points(user, [period])
+    months = dict(db.session.execute(select(PointTotal.period, PointTotal.points)
+                                     .where(PointTotal.user_id == user.id)).all())
+
+    def total(periods):
+        return sum((Decimal(str(months.get(p, 0))) for p in periods), Decimal(0)).quantize(TENTH)
+
+    this_month = total([period])
     rank, committee_size = rank_of(user, period, this_month)
     rank_in_branch, branch_size = rank_of(user, period, this_month, branch_only=True)
-    quarter_points = sum_points(user, services.quarter_periods(quarter))
-    quarter_score = services.quarter_score(quarter_points)
+    quarter_points = total(services.quarter_periods(quarter))
+    settings = services.all_settings()
+    quarter_score = services.quarter_score(quarter_points, settings.get("star_base"))
     return {
         "period": period,
         "year": year,
         "quarter": quarter,
-        "balance": services.balance(user),
+        "balance": total(months),
         "this_month": this_month,
-        "this_year": sum_points(user, year_periods(year)),
+        "this_year": total(year_periods(year)),
         "by_category": category_totals(period, user.id).get(user.id, {}),
         "rank": rank,
         "rank_in_branch": rank_in_branch,
@@ -211,9 +218,9 @@ def member_summary(user):
         "branch_size": branch_size,
         "quarter_points": quarter_points,
         "quarter_score": quarter_score,
-        "quarter_stars": services.stars_for(quarter_score),
-        "month_target": Decimal(str(services.get_setting("month_target", 10))),
-        "year_target": Decimal(str(services.get_setting("year_target", 120))),
+        "quarter_stars": services.stars_for(quarter_score, settings.get("star_bands")),
+        "month_target": Decimal(str(settings.get("month_target", 10))),
+        "year_target": Decimal(str(settings.get("year_target", 120))),
     }
 
 

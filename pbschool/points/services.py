@@ -501,6 +501,10 @@ def get_setting(key, default):
     return default if row is None or row.value is None else row.value
 
 
+def all_settings():
+    return {row.key: row.value for row in db.session.scalars(select(PointSetting)) if row.value is not None}
+
+
 def set_setting(key, value, actor=None):
     row = db.session.get(PointSetting, key)
     if row is None:
@@ -547,9 +551,9 @@ def quarter_periods(quarter):
     return [f"{year:04d}-{m:02d}" for m in range(3 * q - 2, 3 * q + 1)]
 
 
-def quarter_score(points):
+def quarter_score(points, base=None):
     """Base + the quarter's points, at most 100 (base + additions − deductions)."""
-    base = Decimal(str(get_setting("star_base", DEFAULT_STAR_BASE)))
+    base = Decimal(str(base if base is not None else get_setting("star_base", DEFAULT_STAR_BASE)))
     return max(min(base + _dec(points), Decimal("100")), Decimal("0")).quantize(TENTH)
 
 

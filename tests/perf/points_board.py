@@ -21,7 +21,7 @@ import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
-from tests.perf.common import app_env, gunicorn, scratch_database, table
+from tests.perf.common import app_env, gunicorn, scratch_database, table, wrk
 
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "10000"))
 BRANCHES = 50
@@ -191,6 +191,7 @@ def main():
         user_ids, period, app = seed(database_url, Path(instance))
         sample = random.Random(7).sample(range(MEMBERS), min(LOGGED_IN, MEMBERS))
         with gunicorn(app_env(database_url, instance)) as url:
+            ceiling = wrk(url + "/healthz", seconds=SECONDS)
             cookies = login_cookies(url, [f"m{i:05d}" for i in sample])
             tokens = [f"Bearer bench-token-{user_ids[i]}" for i in sample]
             for label, path, header, values in (
@@ -202,6 +203,9 @@ def main():
                 r = run_wrk(url, path, header, values, instance)
                 rows.append([label, f"{r['rps']:.0f}", f"{r['P50']:.1f}", f"{r['P95']:.1f}", f"{r['P99']:.1f}",
                              r["errors"]])
+        if ceiling:
+            rows.append(["ceiling /healthz", f"{ceiling['rps']:.0f}", f"{ceiling.get('p50', 0):.1f}", "-",
+                         f"{ceiling.get('p99', 0):.1f}", ceiling["non2xx"] + ceiling["socket_errors"]])
         from pbschool.extensions import db
         from pbschool.points import services as points
 
