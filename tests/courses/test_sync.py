@@ -162,3 +162,14 @@ def test_the_real_content_folder_syncs(app):
     db.session.commit()
     assert report.added and not report.changed
     assert sync(root).added == []
+
+
+def test_the_demo_loader_syncs_content_when_it_exists(app, tree, tmp_path):
+    from pbschool import registry
+    from pbschool.courses.cli import demo_loader
+
+    assert demo_loader in registry.demo_loaders
+    lines = list(demo_loader(tree))
+    assert lines[-1].startswith("content: 4 added")
+    assert db.session.scalar(select(db.func.count(Course.id))) == 2
+    assert "not found" in list(demo_loader(tmp_path / "nowhere"))[0]

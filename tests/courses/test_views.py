@@ -296,7 +296,8 @@ def test_every_staff_page_renders_in_both_locales(client, auth, make, cm):
                     f"/courses/{lesson.course_id}"]
             if user is admin:
                 urls += [f"/teach/courses/{lesson.course_id}/edit",
-                         "/admin/review", "/admin/courses", f"/admin/review/{lesson.id}", "/admin/comments", "/admin/comments?show=all",
+                         "/admin/review", "/admin/courses", f"/admin/review/{lesson.id}", "/admin/comments",
+                         "/admin/comments?show=all",
                          f"/admin/courses/{lesson.course_id}/required",
                          f"/admin/courses/{lesson.course_id}/completion", "/branch/learning",
                          "/branch/learning?year=2025"]
