@@ -96,3 +96,23 @@ def detail(meeting_id):
             flash(_("已补记 %(n)d 名出席党员", n=credited), "success")
             return redirect(url_for("meetings.detail", meeting_id=meeting.id))
     return render_template("meetings/detail.html", meeting=meeting, form=form)
+
+
+@bp.route("/meetings.xlsx")
+@auth.roles_required("admin", "secretary")
+def export():
+    branch = _branch_for_request()
+    if branch is None:
+        abort(400)
+    from flask import Response
+
+    from pbschool.tabular import xlsx_bytes
+
+    meetings = db.session.scalars(select(Meeting).where(Meeting.branch_id == branch.id)
+                                  .order_by(Meeting.held_on.desc(), Meeting.id.desc())).all()
+    body = xlsx_bytes(branch.name, [_("日期"), _("类型"), _("主题"), _("出席人数"), _("出席党员"), _("记录人")],
+                      [(m.held_on, m.kind_name, m.topic, len(m.attendances),
+                        "、".join(a.user.name for a in m.attendances),
+                        m.recorded_by.name if m.recorded_by else "") for m in meetings])
+    return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename=meetings-{branch.code}.xlsx"})

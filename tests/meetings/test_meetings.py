@@ -134,3 +134,18 @@ def test_secretary_home_panel_and_demo_loader(branch_people, client, auth, app):
     assert "demo meetings" in lines[0]
     assert list(_demo(None)) == ["meetings: demo meetings already there"]
     assert services.rhythm(p["branch"].id)["status"] in ("green", "amber")
+
+
+def test_meetings_export(branch_people, client, auth):
+    import io
+
+    from openpyxl import load_workbook
+
+    p = branch_people
+    services.record_meeting(p["branch"], "lecture", dt.date(2026, 3, 18), "=HYPERLINK(\"x\")", [p["a"].id],
+                            actor=p["secretary"])
+    db.session.commit()
+    auth.login("secretary")
+    rows = list(load_workbook(io.BytesIO(client.get("/meetings.xlsx").data)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "日期" and rows[1][1] == "党课" and rows[1][2].startswith("'=")
+    assert rows[1][4] == "刘志强"
