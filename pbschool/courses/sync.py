@@ -60,16 +60,20 @@ class Report:
     added: list = field(default_factory=list)
     changed: list = field(default_factory=list)
     unchanged: list = field(default_factory=list)
+    #: Lessons whose file left their course folder: withdrawn to draft, members' records kept. (A course
+    #: folder that is gone is left alone: another directory may have been synced on purpose.)
+    removed: list = field(default_factory=list)
     banks: list = field(default_factory=list)
 
     def lines(self):
-        for kind, names in (("added", self.added), ("changed", self.changed)):
+        for kind, names in (("added", self.added), ("changed", self.changed), ("withdrawn", self.removed)):
             for name in names:
                 yield f"  {kind}: {name}"
         for line in self.banks:
             yield f"  bank: {line}"
+        withdrawn = f", {len(self.removed)} withdrawn" if self.removed else ""
         yield (f"content: {len(self.added)} added, {len(self.changed)} changed, "
-               f"{len(self.unchanged)} unchanged, {len(self.banks)} bank file(s)")
+               f"{len(self.unchanged)} unchanged{withdrawn}, {len(self.banks)} bank file(s)")
 
 
 def _read(path):
@@ -264,6 +268,11 @@ def _sync_course(cf, report):
         report.changed.append(name)
     for lf in cf.lessons:
         _sync_lesson(course, lf, report)
+    slugs = {lf.slug for lf in cf.lessons}
+    for lesson in course.lessons:
+        if lesson.slug and lesson.slug not in slugs and lesson.state == "published":
+            services._transition(lesson, "draft", None, "content sync: file removed")
+            report.removed.append(f"{course.slug}/{lesson.slug}.md")
 
 
 def _sync_lesson(course, lf, report):
@@ -337,6 +346,7 @@ def sync(root):
     report = Report()
     for cf in courses:
         _sync_course(cf, report)
+
     _sync_banks(root, report)
     db.session.flush()
     return report

@@ -173,3 +173,20 @@ def test_the_demo_loader_syncs_content_when_it_exists(app, tree, tmp_path):
     assert lines[-1].startswith("content: 4 added")
     assert db.session.scalar(select(db.func.count(Course.id))) == 2
     assert "not found" in list(demo_loader(tmp_path / "nowhere"))[0]
+
+
+def test_a_removed_lesson_file_withdraws_its_lesson(app, tree):
+    sync(tree)
+    db.session.commit()
+    (tree / "dangjian" / "01-lilun.md").unlink()
+    for path in (tree / "anquan").iterdir():
+        path.unlink()
+    (tree / "anquan").rmdir()
+    report = sync(tree)
+    db.session.commit()
+    assert report.removed == ["dangjian/01-lilun.md"]
+    assert "1 withdrawn" in list(report.lines())[-1]
+    assert db.session.scalar(select(Lesson).where(Lesson.slug == "01-lilun")).state == "draft"
+    # A course folder that is gone is left alone (another directory may have been synced on purpose).
+    assert db.session.scalar(select(Course).where(Course.slug == "anquan")).is_published
+    assert sync(tree).removed == []
