@@ -314,8 +314,8 @@ def new_source_key(prefix="manual"):
 # -- people's entries: awards, deductions, reversals --------------------------------------------
 
 def can_award(actor, member):
-    """A branch secretary for their own branch's members, an admin for anyone's."""
-    return (actor is not None and member is not None and member.branch_id is not None
+    """A branch secretary for their own branch's members, an admin for anyone's; nobody for themself."""
+    return (actor is not None and member is not None and member.branch_id is not None and actor.id != member.id
             and auth.has_role(actor, "secretary", "admin") and auth.can_oversee_branch(actor, member.branch_id))
 
 

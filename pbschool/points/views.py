@@ -126,7 +126,8 @@ def board_xlsx():
 # -- awards, deductions, corrections ----------------------------------------------------------
 
 def _award_choices(form):
-    stmt = auth.scope_to_branch(select(User).where(User.is_active_account.is_(True), User.branch_id.isnot(None)),
+    stmt = auth.scope_to_branch(select(User).where(User.is_active_account.is_(True), User.branch_id.isnot(None),
+                                                   User.id != current_user.id),
                                 current_user, User.branch_id).order_by(User.branch_id, User.username)
     form.member.choices = [SelectChoice("", _("请选择"))] + [
         SelectChoice(str(u.id), f"{u.name}（{u.username}）") for u in db.session.scalars(stmt)]

@@ -55,7 +55,7 @@ def test_secretary_awards_own_branch_only(march, make):
     member = make.user(branch=secretary.branch)
     admin = make.user(role="admin")
     assert services.award(mine, "1", "志愿服务", actor=secretary).points == Decimal("1.0")
-    for actor, target in ((secretary, other), (member, mine)):
+    for actor, target in ((secretary, other), (member, mine), (secretary, secretary)):
         with pytest.raises(DomainError) as exc:
             services.award(target, "1", "不该成功", actor=actor)
         assert exc.value.status == 403
