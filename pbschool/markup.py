@@ -8,6 +8,7 @@ bounds them before parsing; whatever still fails or grows too large is shown as 
 """
 
 import re
+import threading
 
 import bleach
 import markdown
@@ -110,8 +111,18 @@ def _attribute_filter(tag, name, value):
     return True
 
 
-_cleaner = bleach.sanitizer.Cleaner(tags=ALLOWED_TAGS, attributes=_attribute_filter, protocols=ALLOWED_PROTOCOLS,
-                                    strip=True, strip_comments=True)
+_local = threading.local()
+
+
+def _cleaner():
+    """One bleach Cleaner per thread: its html5lib parser keeps state and is not thread-safe (gunicorn's
+    gthread workers render pages in parallel)."""
+    cleaner = getattr(_local, "cleaner", None)
+    if cleaner is None:
+        cleaner = _local.cleaner = bleach.sanitizer.Cleaner(
+            tags=ALLOWED_TAGS, attributes=_attribute_filter, protocols=ALLOWED_PROTOCOLS, strip=True,
+            strip_comments=True)
+    return cleaner
 
 
 def _escaped(source):
@@ -129,7 +140,7 @@ def render_markdown(source, *, inline=False):
         return _escaped(source)
     if len(html) > MAX_OUTPUT_CHARS:
         return _escaped(source)
-    clean = _cleaner.clean(html)
+    clean = _cleaner().clean(html)
     clean = bleach.linkify(clean, callbacks=[_link_attrs], skip_tags={"pre", "code"}, parse_email=False)
     if inline and clean.startswith("<p>") and clean.endswith("</p>") and clean.count("<p>") == 1:
         clean = clean[3:-4]
