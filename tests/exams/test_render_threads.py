@@ -4,7 +4,8 @@ import threading
 
 from pbschool.markup import render_markdown
 
-SOURCES = [f"第{i}题：**党章**规定 <b>加粗</b> [链接](https://example.org/{i}) 与 `代码`\n\n- 一\n- 二" for i in range(40)]
+SOURCES = [f"第{i}题：**党章**规定 <b>加粗</b> [链接](https://example.org/{i}) 与 `代码`\n\n- 一\n- 二"
+           for i in range(40)]
 
 
 def test_render_markdown_is_thread_safe():
