@@ -52,6 +52,8 @@ class LedgerEntry(db.Model):
         UniqueConstraint("seq", name="uq_ledger_entry_seq"),
         UniqueConstraint("reverses_id", name="uq_ledger_entry_reverses_id"),
         Index("ix_ledger_entry_user_kind_day", "user_id", "kind", "day"),
+        #: A member's entries, newest first, without scanning the whole chain.
+        Index("ix_ledger_entry_user_seq", "user_id", "seq"),
         Index("ix_ledger_entry_period_user", "period", "user_id"),
         CheckConstraint("points > -10000 AND points < 10000", name="points_range"),
     )
@@ -59,7 +61,7 @@ class LedgerEntry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Position in the hash chain (1, 2, 3 ...); appends are serialised so it has no gaps.
     seq: Mapped[int] = mapped_column()
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     #: The member's branch when the entry was written (boards group by it).
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
