@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -110,6 +110,7 @@ def _lesson_page(lesson, progress, comment_form, status=200):
         block=services.completion_block(progress, lesson) if progress and not progress.completed_at else None,
         required_seconds=services.required_seconds(lesson), comments=services.visible_comments(lesson, current_user),
         can_edit=services.can_edit_lesson(current_user, lesson), prev_lesson=prev_lesson,
+        heartbeat_interval=int(current_app.config.get("HEARTBEAT_INTERVAL_SECONDS", 30)),
         next_lesson=next_lesson), status
 
 

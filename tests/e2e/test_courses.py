@@ -120,3 +120,25 @@ def test_a_lecturer_submits_a_lesson_and_an_admin_publishes_it(live_server, page
     with live_server.app.app_context():
         assert db.session.query(Lesson).filter_by(title="班前会上讲党课").one().state == "published"
         db.session.remove()
+
+
+def test_the_lesson_page_sends_heartbeats_while_visible(live_server, page, login):
+    app = live_server.app
+    app.config["HEARTBEAT_INTERVAL_SECONDS"] = 1
+    with app.app_context():
+        Factory().user("liuzq", name="刘志强")
+        lesson_id = _seed_course().lessons[0].id
+        db.session.remove()
+    login(page, live_server, "liuzq")
+    page.goto(f"{live_server.url}/lessons/{lesson_id}")
+    with page.expect_response(lambda r: r.url.endswith(f"/api/v1/lessons/{lesson_id}/progress")) as beat:
+        pass
+    reply = beat.value
+    assert reply.status == 200 and reply.request.headers.get("x-csrftoken")
+    page.wait_for_function("Number(document.querySelector('[data-credited-minutes]').textContent) >= 0")
+    with app.app_context():
+        from pbschool.courses.models import LessonProgress
+
+        progress = db.session.query(LessonProgress).one()
+        assert 1 <= progress.credited_seconds <= 5
+        db.session.remove()

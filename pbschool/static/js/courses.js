@@ -4,11 +4,11 @@
   "use strict";
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.getAttribute("content") : "";
-  var INTERVAL = 30000;
 
   function heartbeats(root) {
     var url = root.getAttribute("data-progress-url");
     var required = parseInt(root.getAttribute("data-required"), 10) || 0;
+    var interval = (parseInt(root.getAttribute("data-interval"), 10) || 30) * 1000;
     var visibleSince = document.visibilityState === "visible" ? Date.now() : null;
     var banked = 0;
 
@@ -45,7 +45,7 @@
     });
     window.setInterval(function () {
       if (document.visibilityState === "visible") { send(); }
-    }, INTERVAL);
+    }, interval);
   }
 
   function preview(editor) {
