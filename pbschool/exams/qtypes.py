@@ -5,6 +5,7 @@ grade it, and show its options. Answers inside the server use the question's own
 ``display``/``canonical`` translate to and from the shuffled letters a member sees.
 """
 
+import functools
 import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
@@ -63,6 +64,13 @@ def _shape_error(message):
     return DomainError(message, "invalid_answer", 400, field="answer")
 
 
+@functools.lru_cache(maxsize=8192)
+def cached_markdown(source, inline=False):
+    """render_markdown keyed by the source text: an exam start shows ~150 stems and options, and
+    sanitising each again costs milliseconds. Keyed by the text itself, so an edit is never stale."""
+    return render_markdown(source, inline=inline)
+
+
 def render_stem(question):
     """The stem as sanitised HTML; each blank becomes a numbered gap."""
     count = 0
@@ -72,7 +80,7 @@ def render_stem(question):
         count += 1
         return f"PBBLANK{count}X"
 
-    html = str(render_markdown(BLANK_RE.sub(mark, question.stem)))
+    html = str(cached_markdown(BLANK_RE.sub(mark, question.stem)))
     for i in range(1, count + 1):
         html = html.replace(f"PBBLANK{i}X", f'<span class="blank">（{i}）____</span>')
     return Markup(html)  # noqa: S704  (sanitised by render_markdown; only our own span added)
@@ -141,7 +149,7 @@ class ChoiceType(QuestionType):
     def render_options(self, question, option_order):
         texts = dict(zip(LETTERS, question.options or [], strict=False))
         order = option_order or self.option_keys(question)
-        return [{"key": LETTERS[i], "text_html": str(render_markdown(texts[k], inline=True))}
+        return [{"key": LETTERS[i], "text_html": str(cached_markdown(texts[k], inline=True))}
                 for i, k in enumerate(order)]
 
     def _to_original(self, letter, option_order):
