@@ -233,11 +233,16 @@ def test_branch_learning_highlights_members_behind_target(app, make, cm):
     app.config["COMPLETION_MIN_FRACTION"] = 0
     branch = make.branch()
     keen, idle = make.user(branch=branch), make.user(branch=branch)
+    make.user(branch=make.branch())  # another branch's member is not listed
     clock.pin(dt.datetime(2026, 1, 2, 2, 0))
+    required = cm.course(title="支部必修")
+    services.set_requirements(required, branch_ids=[branch.id])
     for n in range(3):
-        services.complete_lesson(keen, cm.lesson(minutes=40, title=f"课{n}"))
+        services.complete_lesson(keen, cm.lesson(course=required, minutes=40, title=f"课{n}"))
     db.session.commit()
     rows = {r["user"].id: r for r in services.branch_learning(branch, 2026)}
     assert rows[keen.id]["hours"] == 3 and not rows[keen.id]["behind"]
+    assert (rows[keen.id]["required_done"], rows[keen.id]["required"]) == (1, 1)
     assert rows[idle.id]["hours"] == 0 and rows[idle.id]["behind"]
+    assert (rows[idle.id]["required_done"], rows[idle.id]["required"]) == (0, 1)
     clock.pin(None)
