@@ -557,7 +557,9 @@ def branch_learning(branch, year=None):
         got = Decimal(hours.get(user.id) or 0).quantize(Decimal("0.01"))
         target = target_hours(user)
         rows.append({"user": user, "hours": got, "target": target, "required": len(required),
-                     "required_done": len(finished), "behind": got < expected_by_now(target, year)})
+                     "required_done": len(finished),
+                     "required_complete": bool(required) and len(finished) == len(required),
+                     "behind": got < expected_by_now(target, year)})
     return rows
 
 
