@@ -36,6 +36,11 @@ def demo_loader(content_dir):
     if not Path(content_dir).is_dir():
         yield f"content: {content_dir} not found, skipped"
         return
+    from sqlalchemy import inspect
+
+    if not inspect(db.engine).has_table("lesson"):
+        yield "content: the course tables do not exist yet (run `pbschool init`), skipped"
+        return
     try:
         report = sync(content_dir)
     except SyncRefused as exc:
