@@ -9,6 +9,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from pbschool import auth
+from pbschool.accounts.services import audit
 from pbschool.courses.models import MediaFile
 from pbschool.errors import DomainError
 from pbschool.extensions import db
@@ -86,6 +87,7 @@ def _store(stream, filename, uploader, lesson):
                       lesson_id=getattr(lesson, "id", None))
     db.session.add(media)
     db.session.flush()
+    audit(uploader, "media.uploaded", media, name, kind=kind, size=size, lesson=getattr(lesson, "id", None))
     return media
 
 
@@ -110,11 +112,12 @@ def path_of(media):
     return media_dir() / media.stored_name
 
 
-def delete(media):
+def delete(media, actor=None):
     try:
         path_of(media).unlink()
     except FileNotFoundError:
         pass
+    audit(actor, "media.deleted", media, media.original_name, lesson=media.lesson_id)
     db.session.delete(media)
     db.session.flush()
 

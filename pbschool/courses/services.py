@@ -413,8 +413,12 @@ def add_comment(user, lesson, body):
         raise DomainError(_("请填写评论内容"), "missing_field", field="body")
     if len(body) > MAX_COMMENT_CHARS:
         raise DomainError(_("评论不能超过 %(n)d 个字", n=MAX_COMMENT_CHARS), "too_long", field="body")
+    recent = db.session.scalar(select(func.count(Comment.id)).where(
+        Comment.author_id == user.id, Comment.created_at >= clock.now() - dt.timedelta(minutes=1)))
+    if recent >= int(_setting("COMMENTS_PER_MINUTE", 5)):
+        raise DomainError(_("发言太频繁，请稍后再试"), "too_many", 429, field="body")
     comment = Comment(lesson_id=lesson.id, author_id=user.id, body=body, body_html=str(render_markdown(body)),
-                      is_approved=not _setting("COMMENTS_PREMODERATED", True))
+                      is_approved=not _setting("COMMENTS_PREMODERATED", True), created_at=clock.now())
     db.session.add(comment)
     db.session.flush()
     if comment.is_approved:

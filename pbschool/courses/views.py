@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -39,6 +40,12 @@ def _hours(value):
 @bp.app_template_filter("hours")
 def hours_filter(value):
     return _hours(value or 0)
+
+
+@bp.app_template_filter("course_time")
+def course_time(value):
+    """A naive UTC datetime shown in the committee's time zone (Beijing)."""
+    return format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""
 
 
 @bp.app_context_processor
@@ -298,7 +305,7 @@ def delete_media(media_id):
     ActionForm().validate_on_submit() or abort(400)
     lesson_id = item.lesson_id
     services.media_changed(item.lesson, current_user)
-    media.delete(item)
+    media.delete(item, current_user)
     db.session.commit()
     flash(_("文件已删除"), "success")
     return redirect(url_for("courses.edit_lesson", lesson_id=lesson_id) + "#media")

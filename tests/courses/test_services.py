@@ -246,3 +246,16 @@ def test_branch_learning_highlights_members_behind_target(app, make, cm):
     assert rows[idle.id]["hours"] == 0 and rows[idle.id]["behind"]
     assert (rows[idle.id]["required_done"], rows[idle.id]["required"]) == (0, 1)
     clock.pin(None)
+
+
+def test_comments_are_rate_limited_per_member(app, make, cm, t0):
+    member = make.user()
+    lesson = cm.lesson()
+    for n in range(5):
+        services.add_comment(member, lesson, f"体会{n}")
+    with pytest.raises(DomainError) as refused:
+        services.add_comment(member, lesson, "再来一条")
+    assert refused.value.status == 429
+    services.add_comment(make.user(), lesson, "别人不受影响")
+    clock.advance(minutes=1, seconds=1)
+    services.add_comment(member, lesson, "一分钟后可以")
