@@ -316,3 +316,14 @@ def test_a_lecturers_new_file_on_a_published_lesson_sends_it_back_to_review(clie
                 content_type="multipart/form-data")
     db.session.refresh(lesson)
     assert lesson.state == "draft" and lesson.media[0].original_name == "新课件.pdf"
+
+
+def test_an_upload_past_the_request_limit_is_a_413_page(app, client, auth, make, cm):
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="draft")
+    auth.login(lecturer.username)
+    reply = client.post(f"/teach/lessons/{lesson.id}/upload",
+                        data={"file": (io.BytesIO(MP4 + b"\x00" * 100_000), "big.mp4")},
+                        content_type="multipart/form-data")
+    assert reply.status_code == 413 and "上传内容超过大小限制" in reply.get_data(as_text=True)
