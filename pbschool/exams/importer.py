@@ -10,7 +10,7 @@ from pbschool.accounts.services import audit
 from pbschool.errors import DomainError
 from pbschool.exams import services
 from pbschool.exams.models import Question
-from pbschool.exams.qtypes import LETTERS, get_type
+from pbschool.exams.qtypes import LETTERS, get_type, prerender
 from pbschool.extensions import db
 from pbschool.tabular import map_header, read_table, xlsx_bytes
 
@@ -101,7 +101,9 @@ def import_bank_file(data: bytes, filename: str, bank_name: str, actor=None):
     for values in parsed:
         question = existing.get(values["stem_key"])
         if question is None:
-            db.session.add(Question(bank=bank, is_active=True, **values))
+            question = Question(bank=bank, is_active=True, **values)
+            prerender(question)
+            db.session.add(question)
             result.created += 1
             continue
         changed = False
@@ -111,6 +113,8 @@ def import_bank_file(data: bytes, filename: str, bank_name: str, actor=None):
                 changed = True
         if not question.is_active:
             question.is_active, changed = True, True
+        if changed or question.rendered is None:
+            prerender(question)
         if changed:
             result.updated += 1
         else:

@@ -58,6 +58,9 @@ class Question(db.Model):
     category: Mapped[str] = mapped_column(String(100), default="")
     explanation: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: Sanitised HTML of stem and options, made when the question is saved, so that hundreds of
+    #: exam starts do not run Markdown and the sanitiser again: {"source_key", "stem", "options"}.
+    rendered: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 

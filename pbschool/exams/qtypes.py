@@ -6,6 +6,7 @@ grade it, and show its options. Answers inside the server use the question's own
 """
 
 import functools
+import hashlib
 import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
@@ -71,8 +72,7 @@ def cached_markdown(source, inline=False):
     return render_markdown(source, inline=inline)
 
 
-def render_stem(question):
-    """The stem as sanitised HTML; each blank becomes a numbered gap."""
+def _render_stem_now(stem):
     count = 0
 
     def mark(_match):
@@ -80,10 +80,43 @@ def render_stem(question):
         count += 1
         return f"PBBLANK{count}X"
 
-    html = str(cached_markdown(BLANK_RE.sub(mark, question.stem)))
+    html = str(cached_markdown(BLANK_RE.sub(mark, stem)))
     for i in range(1, count + 1):
         html = html.replace(f"PBBLANK{i}X", f'<span class="blank">（{i}）____</span>')
+    return html
+
+
+def _source_key(question):
+    source = "\x1f".join([question.stem or "", *(question.options or [])])
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def _fresh(question):
+    """The stored HTML, unless the stem or an option changed since it was made."""
+    rendered = question.rendered
+    if not rendered or rendered.get("source_key") != _source_key(question):
+        return None
+    return rendered
+
+
+def prerender(question):
+    """Store the question's sanitised HTML on it (called whenever a question is saved)."""
+    question.rendered = {"source_key": _source_key(question), "stem": _render_stem_now(question.stem),
+                         "options": [str(cached_markdown(o, inline=True)) for o in question.options or []]}
+
+
+def render_stem(question):
+    """The stem as sanitised HTML; each blank becomes a numbered gap."""
+    rendered = _fresh(question)
+    html = rendered["stem"] if rendered else _render_stem_now(question.stem)
     return Markup(html)  # noqa: S704  (sanitised by render_markdown; only our own span added)
+
+
+def option_html(question):
+    rendered = _fresh(question)
+    if rendered:
+        return rendered["options"]
+    return [str(cached_markdown(o, inline=True)) for o in question.options or []]
 
 
 class QuestionType:
@@ -147,10 +180,9 @@ class ChoiceType(QuestionType):
         return list(LETTERS[: len(question.options or [])])
 
     def render_options(self, question, option_order):
-        texts = dict(zip(LETTERS, question.options or [], strict=False))
+        texts = dict(zip(LETTERS, option_html(question), strict=False))
         order = option_order or self.option_keys(question)
-        return [{"key": LETTERS[i], "text_html": str(cached_markdown(texts[k], inline=True))}
-                for i, k in enumerate(order)]
+        return [{"key": LETTERS[i], "text_html": texts[k]} for i, k in enumerate(order)]
 
     def _to_original(self, letter, option_order):
         if not option_order:

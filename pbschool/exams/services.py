@@ -33,7 +33,7 @@ from pbschool.exams.models import (
     Question,
     QuestionBank,
 )
-from pbschool.exams.qtypes import LETTERS, get_type, normalise_type
+from pbschool.exams.qtypes import LETTERS, get_type, normalise_type, prerender
 from pbschool.extensions import db
 
 MAX_OPTIONS = len(LETTERS)
@@ -143,6 +143,7 @@ def save_question(bank, fields, *, question=None, actor=None):
     question.explanation = (fields.get("explanation") or "").strip()
     if "is_active" in fields:
         question.is_active = bool(fields["is_active"])
+    prerender(question)
     db.session.flush()
     audit(actor, "question.save", question, values["stem"][:60])
     return question

@@ -4,6 +4,7 @@
 import math
 from collections import Counter, defaultdict
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
@@ -27,7 +28,7 @@ def pass_rate_by_branch(attempts):
             for name, (sat, passed) in sorted(groups.items())]
     sat = sum(r[1] for r in rows)
     passed = sum(r[2] for r in rows)
-    rows.append(("合计", sat, passed, round(100 * passed / sat, 1) if sat else 0.0))
+    rows.append((_("合计"), sat, passed, round(100 * passed / sat, 1) if sat else 0.0))
     return rows
 
 
@@ -50,7 +51,7 @@ def bar_svg(rows, width=340, height=160):
     top = max((c for _label, c in rows), default=0) or 1
     n = len(rows)
     slot = width / n
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height + 34}" role="img" aria-label="成绩分布">']
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height + 34}" role="img" aria-label="{escape(_("成绩分布"))}">']
     for i, (label, count) in enumerate(rows):
         h = round(height * count / top)
         x = round(i * slot + 3, 1)
@@ -59,7 +60,8 @@ def bar_svg(rows, width=340, height=160):
         parts.append(f'<text x="{x + w / 2}" y="{height - h - 3}" text-anchor="middle" font-size="10">{count}</text>')
         parts.append(f'<text x="{x + w / 2}" y="{height + 14}" text-anchor="middle" font-size="8">'
                      f'{escape(label)}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height + 30}" text-anchor="middle" font-size="10">得分率（%）</text>')
+    parts.append(f'<text x="{width / 2}" y="{height + 30}" text-anchor="middle" font-size="10">'
+                 f'{escape(_("得分率（%）"))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704  (numbers and escaped labels only)
 

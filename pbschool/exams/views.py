@@ -6,6 +6,7 @@ from decimal import Decimal
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, to_utc
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -457,7 +458,7 @@ def results(exam_id):
     if request.args.get("format") == "xlsx":
         header = ["支部", "用户名", "姓名", "次数", "状态", "得分", "满分", "得分率%", "是否通过", "交卷时间"]
         rows = [[a.user.branch.name if a.user.branch else "", a.user.username, a.user.name, a.number,
-                 STATE_NAMES.get(a.state, a.state), _f(a.score), _f(a.max_score), _f(a.percent),
+                 str(STATE_NAMES.get(a.state, a.state)), _f(a.score), _f(a.max_score), _f(a.percent),
                  "" if a.passed is None else ("通过" if a.passed else "未通过"), localtime(a.submitted_at)]
                 for a in attempts]
         from pbschool.tabular import xlsx_bytes
@@ -469,7 +470,7 @@ def results(exam_id):
                            state_names=STATE_NAMES)
 
 
-STATE_NAMES = {"in_progress": "答题中", "submitted": "已评分", "pending_review": "待阅卷"}
+STATE_NAMES = {"in_progress": _l("答题中"), "submitted": _l("已评分"), "pending_review": _l("待阅卷")}
 
 
 def _f(value):

@@ -169,3 +169,17 @@ def test_options_are_shuffled_per_attempt_but_stay_fixed_within_it(app, make, pi
     assert len(orders) > 1
     slot = db.session.scalars(select(AttemptQuestion)).first()
     assert sorted(slot.option_order) == slot.option_order or len(slot.option_order) in (0, 4)
+
+
+def test_question_html_is_stored_when_saved_and_never_stale(app):
+    from pbschool.exams.qtypes import render_stem
+
+    bank = make_bank(questions=[])
+    question = services.save_question(bank, {"type": "blank", "stem": "安全第一、____、综合治理 <script>x</script>",
+                                             "answer": "预防为主"})
+    assert "<script>" not in question.rendered["stem"] and "（1）" in question.rendered["stem"]
+    question.stem = "改过的题干 ____"  # changed behind the service's back: rendered afresh
+    assert "改过的题干" in render_stem(question)
+    single = services.save_question(bank, {"type": "single", "stem": "选？", "options": ["**甲**", "乙"],
+                                           "answer": "A"})
+    assert single.kind.render_options(single, ["B", "A"])[1]["text_html"] == "<strong>甲</strong>"
