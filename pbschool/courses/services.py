@@ -403,6 +403,37 @@ def return_lesson(lesson, actor, reason):
     _transition(lesson, "returned", actor, reason[:2000])
 
 
+def withdraw_lesson(lesson, actor, reason):
+    """An admin takes a published lesson down (back to draft); members' records are kept."""
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有管理员可以撤回课时"), "forbidden", 403)
+    if lesson.state != "published":
+        raise DomainError(_("只能撤回已发布的课时"), "bad_state", 409)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("请写明撤回理由"), "missing_field", field="reason")
+    _transition(lesson, "returned", actor, reason[:2000])
+
+
+def delete_lesson(lesson, actor):
+    """A draft nobody has studied may be deleted by its author or an admin."""
+    from pbschool.courses import media
+
+    if not can_edit_lesson(actor, lesson):
+        raise DomainError(_("只能删除自己编写的课时"), "forbidden", 403)
+    if lesson.state not in ("draft", "returned"):
+        raise DomainError(_("已提交或已发布的课时不能删除"), "bad_state", 409)
+    if db.session.scalar(select(func.count(LessonProgress.id)).where(LessonProgress.lesson_id == lesson.id)):
+        raise DomainError(_("已有党员学习过此课时，不能删除"), "in_use", 409)
+    for item in list(lesson.media):
+        media.delete(item, actor)
+    audit(actor, "lesson.deleted", lesson, lesson.title)
+    db.session.execute(LessonReview.__table__.delete().where(LessonReview.lesson_id == lesson.id))
+    db.session.execute(Comment.__table__.delete().where(Comment.lesson_id == lesson.id))
+    db.session.delete(lesson)
+    db.session.flush()
+
+
 # -- comments --------------------------------------------------------------------------------
 
 def add_comment(user, lesson, body):

@@ -329,6 +329,25 @@ def submit(lesson_id):
     return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
 
 
+@bp.route("/teach/lessons/<int:lesson_id>/delete", methods=["POST"])
+@auth.roles_required(*auth.AUTHOR_ROLES)
+def delete_lesson(lesson_id):
+    lesson = db.get_or_404(Lesson, lesson_id)
+    ActionForm().validate_on_submit() or abort(400)
+    title = lesson.title
+    try:
+        services.delete_lesson(lesson, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status == 403:
+            abort(403)
+        flash(exc.message, "error")
+        return redirect(url_for("courses.edit_lesson", lesson_id=lesson_id))
+    db.session.commit()
+    flash(_("已删除《%(t)s》", t=title), "success")
+    return redirect(url_for("courses.teach"))
+
+
 # -- admin: review, comments, requirements, completion ------------------------------------------
 
 @bp.route("/admin/review")
@@ -353,6 +372,8 @@ def review(lesson_id):
                 services.publish_lesson(lesson, current_user)
             elif action == "return":
                 services.return_lesson(lesson, current_user, form.reason.data)
+            elif action == "withdraw":
+                services.withdraw_lesson(lesson, current_user, form.reason.data)
             else:
                 abort(400)
         except DomainError as exc:
@@ -361,6 +382,7 @@ def review(lesson_id):
         else:
             db.session.commit()
             flash(_("已发布《%(t)s》", t=lesson.title) if action == "publish"
+                  else _("已撤回《%(t)s》", t=lesson.title) if action == "withdraw"
                   else _("已退回《%(t)s》", t=lesson.title), "success")
             return redirect(url_for("courses.review_queue"))
     return render_template("courses/review.html", lesson=lesson, form=form,

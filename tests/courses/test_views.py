@@ -327,3 +327,40 @@ def test_an_upload_past_the_request_limit_is_a_413_page(app, client, auth, make,
                         data={"file": (io.BytesIO(MP4 + b"\x00" * 100_000), "big.mp4")},
                         content_type="multipart/form-data")
     assert reply.status_code == 413 and "上传内容超过大小限制" in reply.get_data(as_text=True)
+
+
+def test_admin_withdraws_a_published_lesson_with_a_reason(client, auth, make, cm):
+    admin = make.user(role="admin")
+    lesson = cm.lesson()
+    auth.login(admin.username)
+    refused = client.post(f"/admin/review/{lesson.id}", data={"action": "withdraw", "reason": ""})
+    assert "请写明撤回理由" in refused.get_data(as_text=True)
+    client.post(f"/admin/review/{lesson.id}", data={"action": "withdraw", "reason": "数据需要更新"})
+    db.session.refresh(lesson)
+    assert lesson.state == "returned" and lesson.review_reason == "数据需要更新"
+    client.post("/logout")
+    auth.login(make.user().username)
+    assert client.get(f"/lessons/{lesson.id}").status_code == 404
+
+
+def test_a_lecturer_deletes_an_unstudied_draft_but_not_a_studied_or_published_one(client, auth, make, cm):
+    lecturer = make.user(role="lecturer")
+    draft = cm.lesson(author=lecturer, state="draft")
+    published = cm.lesson(author=lecturer, state="published")
+    auth.login(lecturer.username)
+    client.post(f"/teach/lessons/{draft.id}/upload", data={"file": (io.BytesIO(PDF), "a.pdf")},
+                content_type="multipart/form-data")
+    draft_id = draft.id
+    assert client.post(f"/teach/lessons/{draft_id}/delete").status_code == 302
+    assert db.session.scalar(select(Lesson.id).where(Lesson.id == draft_id)) is None
+    assert db.session.scalars(select(MediaFile)).all() == []
+    reply = client.post(f"/teach/lessons/{published.id}/delete", follow_redirects=True)
+    assert "不能删除" in reply.get_data(as_text=True) and db.session.get(Lesson, published.id)
+    studied = cm.lesson(author=lecturer, state="published")
+    services.open_lesson(make.user(), studied)
+    studied.state = "draft"
+    db.session.commit()
+    reply = client.post(f"/teach/lessons/{studied.id}/delete", follow_redirects=True)
+    assert "已有党员学习过此课时" in reply.get_data(as_text=True)
+    other = cm.lesson(author=make.user(role="lecturer"), state="draft")
+    assert client.post(f"/teach/lessons/{other.id}/delete").status_code == 403
