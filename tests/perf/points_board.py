@@ -215,9 +215,13 @@ def main():
             db.session.commit()
             publish_seconds = time.time() - started
             count = len(publication.scores)
+            started = time.time()
+            checked, problem = points.verify_chain()
+            verify_seconds = time.time() - started
     print()
     table(rows, ["request", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"])
     print(f"\npublish {period}: {count} members in {publish_seconds:.1f} s")
+    print(f"ledger verify: {checked} entries in {verify_seconds:.1f} s, {problem or 'ok'}")
     print(json.dumps({"rows": rows, "publish_seconds": round(publish_seconds, 1)}, ensure_ascii=False))
 
 

@@ -96,3 +96,12 @@ def test_correcting_a_published_month_is_an_adjustment_in_the_next_open_month(pe
     assert reversal.period == "2026-04" and reversal.is_adjustment
     _, march = queries.board("2026-03")
     assert {r["username"]: r["points"] for r in march}["zhang"] == Decimal("5.0")
+
+
+def test_stars_cli(people, runner):
+    refused = runner.invoke(args=["points", "stars", "2026-Q1"])
+    assert refused.exit_code != 0 and "尚未结束" in refused.output
+    assert runner.invoke(args=["points", "stars", "Q1"]).exit_code != 0
+    clock.pin(dt.datetime(2026, 4, 1, 1, 0))
+    done = runner.invoke(args=["points", "stars", "2026-Q1"])
+    assert done.exit_code == 0 and "rated 2 members" in done.output
