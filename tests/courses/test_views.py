@@ -364,3 +364,14 @@ def test_a_lecturer_deletes_an_unstudied_draft_but_not_a_studied_or_published_on
     assert "已有党员学习过此课时" in reply.get_data(as_text=True)
     other = cm.lesson(author=make.user(role="lecturer"), state="draft")
     assert client.post(f"/teach/lessons/{other.id}/delete").status_code == 403
+
+
+def test_a_secretary_sees_completion_for_their_own_branch_only(client, auth, make, cm):
+    mine, other = make.branch("ZC7", "综采七队党支部"), make.branch("JD7", "机电七党支部")
+    secretary = make.user(role="secretary", branch=mine)
+    make.user(branch=other)
+    lesson = cm.lesson()
+    auth.login(secretary.username)
+    html = client.get(f"/admin/courses/{lesson.course_id}/completion").get_data(as_text=True)
+    assert "综采七队党支部" in html and "机电七党支部" not in html
+    assert client.get(f"/admin/courses/{lesson.course_id}/required").status_code == 403
