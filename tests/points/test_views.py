@@ -140,3 +140,11 @@ def test_admin_settings_stars_honours_rules(org, client, auth):
     assert "义务献血" in client.get("/points/admin").get_data(as_text=True)
     bad = client.post("/points/rules/new", data={"name": "", "category": "x", "points": "2"})
     assert bad.status_code == 200 and "请填写规则名称" in bad.get_data(as_text=True)
+
+
+def test_points_pages_for_someone_without_a_branch(org, client, auth):
+    auth.login("admin")
+    html = client.get("/points").get_data(as_text=True)
+    assert "我的积分" in html and "—" in html
+    assert client.get("/").status_code == 200
+    assert client.get("/points/board").status_code == 200
