@@ -2,7 +2,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 
 class CourseForm(FlaskForm):
@@ -17,7 +17,7 @@ class LessonForm(FlaskForm):
     course = SelectField(_l("所属课程"), coerce=int, choices=[])
     title = StringField(_l("课时标题"), validators=[DataRequired(_l("请填写课时标题")), Length(max=200)])
     minutes = IntegerField(_l("时长（分钟）"), default=15, validators=[
-        DataRequired(_l("请填写时长")), NumberRange(1, 1440, _l("时长应为 1 到 1440 分钟"))])
+        InputRequired(_l("请填写时长")), NumberRange(1, 1440, _l("时长应为 1 到 1440 分钟"))])
     body = TextAreaField(_l("正文（Markdown）"), validators=[Optional(), Length(max=100000)])
 
 

@@ -375,3 +375,23 @@ def test_a_secretary_sees_completion_for_their_own_branch_only(client, auth, mak
     html = client.get(f"/admin/courses/{lesson.course_id}/completion").get_data(as_text=True)
     assert "综采七队党支部" in html and "机电七党支部" not in html
     assert client.get(f"/admin/courses/{lesson.course_id}/required").status_code == 403
+
+
+def test_bad_lesson_form_input_is_shown_next_to_the_field(client, auth, make, cm):
+    lecturer = make.user(role="lecturer")
+    course = cm.course()
+    auth.login(lecturer.username)
+    good = {"course": course.id, "title": "标题", "minutes": 10, "body": "正文"}
+    for change, message in (({"title": ""}, "请填写课时标题"), ({"minutes": 0}, "时长应为 1 到 1440 分钟"),
+                            ({"minutes": 99999}, "时长应为 1 到 1440 分钟"), ({"minutes": "半小时"}, None),
+                            ({"course": 99999}, None), ({"title": "长" * 300}, None),
+                            ({"body": "x" * 100_001}, None)):
+        reply = client.post("/teach/lessons/new", data={**good, **change})
+        assert reply.status_code == 200, change
+        html = reply.get_data(as_text=True)
+        assert 'class="error"' in html, change
+        if message:
+            assert message in html
+        if "title" in change and change["title"]:
+            assert "长" * 50 in html  # what was typed is kept
+    assert db.session.scalars(select(Lesson)).all() == []
