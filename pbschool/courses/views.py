@@ -261,6 +261,7 @@ def edit_lesson(lesson_id=None):
             flash(_("课时已保存"), "success")
             return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
     return render_template("courses/lesson_form.html", form=form, lesson=lesson, upload_form=UploadForm(),
+                           preview_html=render_markdown((form.body.data or "")[:services.MAX_LESSON_CHARS]),
                            action_form=ActionForm(), accept=media.ACCEPT,
                            hours=services.lesson_hours(form.minutes.data or 1) if form.minutes.data else None)
 
