@@ -71,3 +71,22 @@ def test_admin_publishes_a_month_and_the_board_appears(live_server, page, login)
     assert "刘志强" in page.locator("table.board").inner_text()
     assert no_horizontal_scroll(page)
     page.screenshot(path=str(ARTIFACTS / "points-board-375.png"), full_page=True)
+
+
+def test_overview_and_admin_pages_fit_a_phone(live_server, page, login):
+    _seed(live_server.app)
+    login(page, live_server, "admin")
+    for path in ("/reports/overview", "/points/admin", "/points/board", "/meetings", "/points/honours"):
+        page.goto(live_server.url + path)
+        assert no_horizontal_scroll(page), path
+    page.goto(live_server.url + "/reports/overview")
+    assert "综采一队党支部" in page.locator("[data-testid=branches]").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "overview-admin-375.png"), full_page=True)
+    page.context.clear_cookies()
+    login(page, live_server, "secretary")
+    for path in ("/reports/branch", "/points/award", "/meetings"):
+        page.goto(live_server.url + path)
+        assert no_horizontal_scroll(page), path
+    page.goto(live_server.url + "/reports/branch")
+    assert "刘志强" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "branch-secretary-375.png"), full_page=True)
