@@ -46,8 +46,7 @@ DEFAULT_RULES = {
     "meeting_attended": ("参加三会一课", "组织生活", "5.0", None, None, None),
     "comment_approved": ("学习交流发言", "作用发挥", "0.5", None, "2.0", None),
 }
-#: Kinds written by people (secretary/admin), not by rules: never capped.
-MANUAL_KINDS = {"award": "作用发挥", "deduction": "组织生活", "reversal": None}
+#: Entries people write (secretary/admin) have the kinds "award", "deduction" and "reversal": no caps.
 
 
 # -- small helpers -----------------------------------------------------------------------------
