@@ -174,3 +174,13 @@ def test_chain_check_finds_a_monthly_total_changed_behind_the_apps_back(march, m
     db.session.commit()
     bad = runner.invoke(args=["ledger", "verify"])
     assert bad.exit_code != 0 and "monthly total" in bad.output and "2026-03" in bad.output
+
+
+def test_a_deduction_rule(march, make):
+    admin = make.user(role="admin")
+    secretary = make.user(role="secretary")
+    member = make.user(branch=secretary.branch)
+    rule = services.save_rule(None, name="无故缺席学习", category="组织生活", points="-3", actor=admin)
+    entry = services.award(member, None, "3月12日集中学习缺席", actor=secretary, rule=rule)
+    assert entry.points == Decimal("-3.0") and entry.kind == rule.kind
+    assert services.balance(member) == Decimal("-3.0")
