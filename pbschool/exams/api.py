@@ -89,10 +89,10 @@ def parse_time(data, name):
         return None
     try:
         moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise DomainError(f"字段 {name} 应为 ISO 8601 时间", "invalid_field", 400, field=name) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     return moment
 
 
@@ -170,7 +170,7 @@ def create_exam():
                          "count": field(raw, "count", int), "points_each": field(raw, "points_each", (int, float))})
     values["sections"] = sections
     exam = services.create_exam(values, actor=g.api_user)
-    return ok({"id": exam.id}, 201)
+    return ok({"id": exam.id})
 
 
 @api_route("/exams/<int:exam_id>/attempts", methods=("POST",), summary="Start, or resume the unfinished attempt",
