@@ -35,13 +35,13 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_PROTOCOLS = {"http", "https", "mailto"}
 MAX_SOURCE_CHARS = 100_000
 MAX_OUTPUT_CHARS = 1_000_000
-MAX_LINES = 4000
-MAX_BLOCK_LINES = 400
+MAX_LINES = 10000
+MAX_BLOCK_LINES = 200
 MAX_INDENT = 16  # columns: four levels of nesting
 MAX_QUOTE_DEPTH = 4
 MAX_PER_BLOCK = {"[": 200, "<": 200, "|": 64 * 4}
 #: Past these counts in a whole document, a character makes so many elements that sanitising is slow.
-MAX_PER_DOCUMENT = {"*": 6000, "_": 6000, "`": 4000, "~": 4000, "&": 6000, "[": 6000, "<": 6000, ">": 6000}
+MAX_PER_DOCUMENT = {"*": 6000, "_": 6000, "`": 4000, "~": 4000, "&": 6000, "[": 6000, "<": 2000, ">": 4000}
 MAX_CELLS_PER_ROW = 64
 #: Pathological runs of a character lose their Markdown meaning: the full-width twin reads the same.
 _ENTITIES = {"[": "［", "<": "＜", ">": "＞", "|": "｜", "*": "＊", "_": "＿", "`": "｀", "~": "～", "&": "＆"}
