@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from pbschool import clock
 from pbschool.accounts.models import Branch, User
@@ -225,7 +226,8 @@ def member_summary(user):
 
 
 def entries_of(user, limit=None, offset=0):
-    stmt = select(LedgerEntry).where(LedgerEntry.user_id == user.id).order_by(LedgerEntry.seq.desc())
+    stmt = (select(LedgerEntry).where(LedgerEntry.user_id == user.id).order_by(LedgerEntry.seq.desc())
+            .options(selectinload(LedgerEntry.actor)))
     if limit:
         stmt = stmt.limit(limit).offset(offset)
     return db.session.scalars(stmt).all()
