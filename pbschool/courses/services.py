@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pbschool import auth, clock
+from pbschool import auth, clock, markup
 from pbschool.accounts.models import Branch, User
 from pbschool.accounts.services import audit
 from pbschool.courses.models import Comment, Course, CourseRequirement, Lesson, LessonProgress, LessonReview, Programme
@@ -264,6 +264,8 @@ def set_lesson_body(lesson, source):
     source = source or ""
     if len(source) > MAX_LESSON_CHARS:
         raise DomainError(_("正文不能超过 %(n)d 个字符", n=MAX_LESSON_CHARS), "too_long", field="body")
+    if source.count("\n") >= markup.MAX_LINES:
+        raise DomainError(_("正文不能超过 %(n)d 行", n=markup.MAX_LINES), "too_long", field="body")
     if source != lesson.body_source or not lesson.body_html and source:
         lesson.body_source = source
         lesson.body_html = str(render_markdown(source))

@@ -18,6 +18,7 @@ from pbschool.courses import media, services
 from pbschool.courses.models import Course, Lesson
 from pbschool.errors import DomainError
 from pbschool.extensions import db
+from pbschool.markup import MAX_LINES
 
 MAX_FILE_BYTES = 1024 * 1024
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -182,6 +183,8 @@ def _parse_lesson(path):
     _draft(meta)
     if len(body) > services.MAX_LESSON_CHARS:
         raise ValueError(f"正文超过 {services.MAX_LESSON_CHARS} 个字符")
+    if body.count("\n") >= MAX_LINES:
+        raise ValueError(f"正文超过 {MAX_LINES} 行")
     paths = _media_list(meta, "video", path.parent) + _media_list(meta, "attachments", path.parent)
     for extra in paths:
         digest = hashlib.sha256((digest + hashlib.sha256(extra.read_bytes()).hexdigest()).encode()).hexdigest()

@@ -385,7 +385,7 @@ def test_bad_lesson_form_input_is_shown_next_to_the_field(client, auth, make, cm
     for change, message in (({"title": ""}, "请填写课时标题"), ({"minutes": 0}, "时长应为 1 到 1440 分钟"),
                             ({"minutes": 99999}, "时长应为 1 到 1440 分钟"), ({"minutes": "半小时"}, None),
                             ({"course": 99999}, None), ({"title": "长" * 300}, None),
-                            ({"body": "x" * 100_001}, None)):
+                            ({"body": "x" * 100_001}, None), ({"body": "行\n" * 6000}, "正文不能超过 6000 行")):
         reply = client.post("/teach/lessons/new", data={**good, **change})
         assert reply.status_code == 200, change
         html = reply.get_data(as_text=True)
