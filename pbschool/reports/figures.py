@@ -14,7 +14,7 @@ from pbschool.extensions import db
 from pbschool.meetings import services as meetings
 from pbschool.points import queries as point_queries
 from pbschool.points import services as points
-from pbschool.points.models import LedgerEntry, StarRating
+from pbschool.points.models import PointTotal, StarRating
 
 HUNDRED = Decimal("100")
 
@@ -142,12 +142,14 @@ def branch_rows(year=None, period=None, quarter_periods=None):
     return rows
 
 
-def committee_series(months):
-    """Per month: points per member and learning hours per member, for the 12-month charts."""
-    members = _members()
+def committee_series(months, branch_id=None):
+    """Per month: points per member and learning hours per member (of the committee, or of one
+    branch), for the 12-month charts."""
+    members = _members(branch_id)
     count = len(members) or 1
-    stmt = (select(LedgerEntry.period, func.sum(LedgerEntry.points))
-            .where(LedgerEntry.period.in_(months)).group_by(LedgerEntry.period))
+    ids = [m.id for m in members]
+    stmt = (select(PointTotal.period, func.sum(PointTotal.points))
+            .where(PointTotal.period.in_(months), PointTotal.user_id.in_(ids)).group_by(PointTotal.period))
     pts = {p: Decimal(str(v)) for p, v in db.session.execute(stmt)}
     series = []
     for period in months:
@@ -156,7 +158,8 @@ def committee_series(months):
         start = dt.datetime(year, month, 1) - dt.timedelta(hours=8)
         end = dt.datetime(int(nxt[:4]), int(nxt[5:7]), 1) - dt.timedelta(hours=8)
         hrs = db.session.scalar(select(func.coalesce(func.sum(LessonProgress.hours_credited), 0)).where(
-            LessonProgress.completed_at >= start, LessonProgress.completed_at < end))
+            LessonProgress.completed_at >= start, LessonProgress.completed_at < end,
+            LessonProgress.user_id.in_(ids)))
         series.append({"period": period,
                        "points": (pts.get(period, Decimal(0)) / count).quantize(Decimal("0.1")),
                        "hours": (Decimal(str(hrs)) / count).quantize(Decimal("0.01"))})

@@ -117,8 +117,11 @@ def branch():
     target = _branch_arg()
     from pbschool.meetings import services as meetings
 
+    series = figures.committee_series(point_queries.last_months(12), target.id)
     return render_template("reports/branch.html", branch=target, rows=figures.member_rows(target.id),
-                           rhythm=meetings.rhythm(target.id), rhythm_names=RHYTHM)
+                           rhythm=meetings.rhythm(target.id), rhythm_names=RHYTHM, series=series,
+                           peak_points=max([s["points"] for s in series] + [1]),
+                           peak_hours=max([s["hours"] for s in series] + [1]))
 
 
 @bp.route("/reports/branch.xlsx")
