@@ -336,13 +336,14 @@ def update_lesson(lesson, *, title, minutes, body, actor, course=None):
     """Save an edit. A lecturer's edit of a submitted or published lesson goes back to draft for review."""
     if not can_edit_lesson(actor, lesson):
         raise DomainError(_("只能修改自己编写的课时"), "forbidden", 403)
-    lesson.title = _clean_title(title)
-    lesson.minutes = _check_minutes(minutes)
+    title, minutes = _clean_title(title), _check_minutes(minutes)
+    changed = (title, minutes, body or "") != (lesson.title, lesson.minutes, lesson.body_source)
+    lesson.title, lesson.minutes = title, minutes
     if course is not None and course.id != lesson.course_id:
         if not can_author_in(actor, course):
             raise DomainError(_("没有权限在此课程中添加课时"), "forbidden", 403, field="course")
         lesson.course = course
-    changed = (body or "") != lesson.body_source
+        changed = True
     set_lesson_body(lesson, body)
     if not auth.is_admin(actor) and lesson.state in ("submitted", "published") and changed:
         _transition(lesson, "draft", actor, _("授课人修改了内容，需要重新提交审核"))

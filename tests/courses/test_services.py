@@ -186,8 +186,13 @@ def test_review_workflow_keeps_history_and_the_reason(app, make, cm):
 def test_a_lecturers_edit_of_a_published_lesson_goes_back_to_review(app, make, cm):
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer)
-    services.update_lesson(lesson, title=lesson.title, minutes=20, body="改过的正文", actor=lecturer)
+    services.update_lesson(lesson, title=lesson.title, minutes=20, body=lesson.body_source, actor=lecturer)
+    assert lesson.state == "published"  # saving without a change changes nothing
+    services.update_lesson(lesson, title=lesson.title, minutes=45, body=lesson.body_source, actor=lecturer)
     assert lesson.state == "draft"
+    admin_edited = cm.lesson(author=lecturer)
+    services.update_lesson(admin_edited, title="管理员改了标题", minutes=20, body="x", actor=make.user(role="admin"))
+    assert admin_edited.state == "published"
 
 
 def test_a_lecturer_cannot_edit_someone_elses_lesson(app, make, cm):
