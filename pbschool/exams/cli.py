@@ -51,12 +51,15 @@ def demo_loader(content_dir):
     """A demo exam drawn from the 党建知识 bank that ``content sync`` brought in; idempotent."""
     import datetime as dt
 
-    from sqlalchemy import select
+    from sqlalchemy import inspect, select
 
     from pbschool import clock
     from pbschool.exams import services
     from pbschool.exams.models import Exam
 
+    if not inspect(db.engine).has_table("exam"):
+        yield "exams: the exam tables are not in the database yet (run `pbschool init`); demo exam skipped"
+        return
     if db.session.scalar(select(Exam.id).where(Exam.title == DEMO_EXAM)) is not None:
         yield f"exams: demo exam「{DEMO_EXAM}」already there"
         return
