@@ -142,6 +142,15 @@ def learning_summary(user, year=None):
             "lessons_completed": count}
 
 
+def completed_this_year(user, year=None):
+    """The user's completed lessons in the (Beijing) year, newest first."""
+    start, end = year_bounds(year or local_year())
+    return db.session.scalars(
+        select(LessonProgress).where(LessonProgress.user_id == user.id, LessonProgress.completed_at >= start,
+                                     LessonProgress.completed_at < end)
+        .order_by(LessonProgress.completed_at.desc())).all()
+
+
 # -- progress --------------------------------------------------------------------------------
 
 def _find_progress(user, lesson, lock=False):

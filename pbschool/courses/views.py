@@ -73,6 +73,18 @@ def index():
                            summary=services.learning_summary(current_user))
 
 
+@bp.route("/me/learning")
+@login_required
+def my_learning():
+    year = request.args.get("year", type=int) or services.local_year()
+    if not 2000 <= year <= 2100:
+        abort(400)
+    return render_template("courses/my_learning.html", year=year,
+                           summary=services.learning_summary(current_user, year),
+                           rows=services.completed_this_year(current_user, year),
+                           unfinished=services.unfinished_required(current_user))
+
+
 @bp.route("/courses/<int:course_id>")
 @login_required
 def course(course_id):

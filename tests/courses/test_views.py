@@ -395,3 +395,15 @@ def test_bad_lesson_form_input_is_shown_next_to_the_field(client, auth, make, cm
         if "title" in change and change["title"]:
             assert "长" * 50 in html  # what was typed is kept
     assert db.session.scalars(select(Lesson)).all() == []
+
+
+def test_my_learning_lists_this_years_completed_lessons(app, client, auth, make, cm, t0):
+    app.config["COMPLETION_MIN_FRACTION"] = 0
+    member = make.user()
+    services.complete_lesson(member, cm.lesson(title="理论学习第一讲", minutes=30))
+    db.session.commit()
+    auth.login(member.username)
+    html = client.get("/me/learning").get_data(as_text=True)
+    assert "理论学习第一讲" in html and "2026-03-02 09:00" in html  # Beijing time
+    assert "理论学习第一讲" not in client.get("/me/learning?year=2025").get_data(as_text=True)
+    assert client.get("/me/learning?year=1").status_code == 400
