@@ -177,6 +177,9 @@ def create_exam():
            tag="exams", response=ATTEMPT_STARTED, statuses=(404, 409))
 def start_attempt(exam_id):
     exam = _exam_for_member(exam_id)
+    current = services.open_attempt(exam, g.api_user)
+    if current is not None and services.finish_if_overdue(current):
+        db.session.commit()  # keep the grading even if starting anew is refused below
     attempt = services.start_attempt(exam, g.api_user)
     return ok({"attempt_id": attempt.id, "deadline": clock.isoformat(attempt.deadline_at),
                "server_now": clock.isoformat(clock.now()), "questions": services.paper(attempt)})

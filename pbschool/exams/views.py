@@ -84,6 +84,9 @@ def exam_detail(exam_id):
 def start(exam_id):
     exam = _visible_exam(exam_id)
     ActionForm().validate_on_submit() or abort(400)
+    current = services.open_attempt(exam, current_user)
+    if current is not None and services.finish_if_overdue(current):
+        db.session.commit()
     try:
         attempt = services.start_attempt(exam, current_user)
     except DomainError as exc:

@@ -245,3 +245,14 @@ def test_exam_endpoints_are_in_the_openapi_document(client):
     for path in ("/exams", "/exams/{exam_id}/attempts", "/attempts/{attempt_id}/answers/{question_id}",
                  "/attempts/{attempt_id}/submit", "/attempts/{attempt_id}", "/exams/{exam_id}/results"):
         assert path in paths
+
+
+def test_an_overdue_attempt_is_graded_even_when_a_new_start_is_refused(api, make, bank, pinned):
+    exam = make_exam(bank, time_limit=60, max_attempts=1)
+    api.token(make.user())
+    body = start(api, exam)
+    clock.advance(minutes=5)
+    refused = api.post(f"/exams/{exam.id}/attempts")
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "no_attempts_left"
+    attempt = db.session.get(Attempt, body["attempt_id"])
+    assert attempt.state == "submitted" and attempt.is_auto_submitted
