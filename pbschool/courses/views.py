@@ -168,11 +168,27 @@ def comment(lesson_id):
     return _lesson_page(lesson, progress, form, 400)
 
 
+def _media_viewer():
+    """The signed-in user, or the owner of a valid bearer token (API clients fetch media too)."""
+    if current_user.is_authenticated:
+        return current_user._get_current_object()
+    scheme, _sep, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        from pbschool.accounts.models import ApiToken
+
+        row = ApiToken.find_valid(value.strip())
+        if row is not None and row.user.is_active:
+            return row.user
+    return None
+
+
 @bp.route("/media/<token>")
-@login_required
 def media_file(token):
+    viewer = _media_viewer()
+    if viewer is None:
+        return current_app.login_manager.unauthorized()
     item = db.session.scalar(select(MediaFile).where(MediaFile.stored_name == token[:80]))
-    if item is None or not media.can_view(current_user, item):
+    if item is None or not media.can_view(viewer, item):
         abort(404)
     path = media.path_of(item)
     if not path.exists():

@@ -122,3 +122,28 @@ def test_endpoints_are_in_the_openapi_document(client):
 
 def test_api_needs_a_login(client, cm):
     assert client.get("/api/v1/courses").status_code == 401
+
+
+def test_lesson_media_is_listed_and_fetchable_with_the_bearer_token(app, api, make, cm):
+    import io
+
+    from tests.courses.test_views import MP4
+
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer)
+    from werkzeug.datastructures import FileStorage
+
+    from pbschool.courses import media
+
+    with app.test_request_context():
+        media.save_upload(FileStorage(io.BytesIO(MP4), "讲座.mp4"), lecturer, lesson)
+    db.session.commit()
+    body = api.token(make.user()).get(f"/lessons/{lesson.id}").get_json()
+    [item] = body["media"]
+    assert item["kind"] == "video" and item["name"] == "讲座.mp4" and item["size"] == len(MP4)
+    reply = api.client.get(item["url"], headers={**api.headers, "Range": "bytes=0-9"})
+    assert reply.status_code == 206 and reply.data == MP4[:10]
+    reply.close()
+    anonymous = api.client.get(item["url"], headers={"Authorization": "Bearer nonsense"})
+    assert anonymous.status_code == 302
+    anonymous.close()
