@@ -39,7 +39,7 @@ lint: $(STAMP)
 # Re-extract every translatable string and merge it into the English catalogue.
 extract-messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o pbschool/translations/messages.pot .
-	$(BIN)/pybabel update -q -i pbschool/translations/messages.pot -d pbschool/translations --no-fuzzy-matching
+	$(BIN)/pybabel update -i pbschool/translations/messages.pot -d pbschool/translations --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache
