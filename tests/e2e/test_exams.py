@@ -54,7 +54,10 @@ def _saved(page):
 def _start(page, live_server, login, exam_id):
     login(page, live_server, "liuzq")
     page.goto(live_server.url + "/exams")
+    assert no_horizontal_scroll(page) and _fits(page)
+    page.screenshot(path=str(ARTIFACTS / "exam-list-375.png"), full_page=True)
     page.click("text=党章党规知识测试")
+    page.screenshot(path=str(ARTIFACTS / "exam-detail-375.png"), full_page=True)
     page.click("text=开始考试")
     page.wait_for_url("**/attempts/*")
     return int(page.url.rsplit("/", 1)[1])
@@ -106,6 +109,9 @@ def test_member_sits_a_ten_question_exam_and_sees_the_score(live_server, page, l
     assert "获得 2.0 积分" in page.content()
     assert no_horizontal_scroll(page) and _fits(page)
     page.screenshot(path=str(ARTIFACTS / "exam-result-375.png"), full_page=True)
+    page.goto(live_server.url + "/exams")
+    assert "我的考试记录" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "exam-list-after-375.png"), full_page=True)
 
 
 def test_submit_confirmation_names_the_unanswered_count(live_server, page, login):
@@ -209,3 +215,27 @@ def test_a_save_lost_to_the_network_is_retried_until_it_lands(live_server, page,
     with live_server.app.app_context():
         assert db.session.scalars(select(Answer).where(Answer.attempt_id == attempt_id)).first() is not None
         db.session.remove()
+
+
+def test_a_long_paper_opens_the_answer_card_on_demand_on_a_phone(live_server, page, login):
+    with live_server.app.app_context():
+        make = Factory()
+        make.user("liuzq", name="刘志强", branch=make.branch("ZC1", "综采一队党支部"))
+        rows = QUESTIONS + MORE
+        first = make_bank("题库一", questions=rows)
+        second = make_bank("题库二", questions=[(t, "（二）" + s, o, a, c) for t, s, o, a, c in rows])
+        exam = services.create_exam({
+            "title": "党章党规知识测试", "time_limit_seconds": 1800, "max_attempts": 1, "pass_score": 60,
+            "points_on_pass": 0, "sections": [{"bank": first, "count": 10, "points_each": 1},
+                                              {"bank": second, "count": 10, "points_each": 1}]})
+        db.session.commit()
+        exam_id = exam.id
+        db.session.remove()
+    _start(page, live_server, login, exam_id)
+    assert page.locator("#answer-card").is_hidden()
+    page.click("#card-toggle")
+    assert page.locator("#answer-card").is_visible()
+    page.click("#answer-card .cell >> text=15")
+    assert page.locator(".question.current").get_attribute("id") == "q-15"
+    assert page.locator("#answer-card").is_hidden()
+    assert no_horizontal_scroll(page) and _fits(page)

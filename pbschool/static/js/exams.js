@@ -209,8 +209,16 @@
     sections.forEach(function (s, i) { s.classList.toggle("current", i === current); });
     paintAll();
   }
+  var cardToggle = document.getElementById("card-toggle");
+  var cardPanel = card.closest("section");
+  function setCard(visible) {
+    cardPanel.hidden = !visible;
+    cardToggle.setAttribute("aria-expanded", visible ? "true" : "false");
+  }
   function layout() {
     form.classList.toggle("paged", phone.matches);
+    // A long paper's card would push the question off a phone's screen: open it on demand there.
+    setCard(!(phone.matches && sections.length > 10));
     show(current);
   }
   if (phone.addEventListener) phone.addEventListener("change", layout);
@@ -229,11 +237,15 @@
     } else if (target.classList.contains("cell")) {
       event.preventDefault();
       var index = +target.dataset.index;
-      if (form.classList.contains("paged")) { show(index); window.scrollTo(0, 0); }
+      if (form.classList.contains("paged")) {
+        show(index);
+        if (sections.length > 10) setCard(false);
+        window.scrollTo(0, 0);
+      }
       else { sections[index].scrollIntoView({block: "start"}); }
     } else if (target.id === "card-toggle") {
-      card.hidden = !card.hidden;
-      target.setAttribute("aria-expanded", card.hidden ? "false" : "true");
+      setCard(cardPanel.hidden);
+      if (!cardPanel.hidden) cardPanel.scrollIntoView({block: "nearest"});
     }
   });
   sections.forEach(function (s) {
