@@ -95,6 +95,17 @@ class ExamForm(FlaskForm):
     sections = FieldList(FormField(SectionForm), min_entries=3, max_entries=10)
 
 
+class ExamSettingsForm(FlaskForm):
+    title = StringField(_l("考试名称"), validators=[DataRequired(_l("请填写考试名称")), Length(max=200)])
+    description = TextAreaField(_l("考试说明"), validators=[Optional(), Length(max=5000)], render_kw={"rows": 2})
+    opens_at = DateTimeLocalField(_l("开始时间（北京时间）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    closes_at = DateTimeLocalField(_l("结束时间（北京时间）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    max_attempts = IntegerField(_l("允许次数"), validators=[DataRequired(), NumberRange(1, 100)])
+    review = ExamForm.review
+    review_when = ExamForm.review_when
+    is_published = BooleanField(_l("发布（党员可见）"))
+
+
 class ExtraTimeForm(FlaskForm):
     username = StringField(_l("用户名"), validators=[DataRequired(_l("请填写用户名")), Length(max=64)])
     minutes = IntegerField(_l("延长分钟数（0 取消）"), validators=[Optional(), NumberRange(0, 600)])

@@ -238,6 +238,36 @@ def create_exam(data, actor=None):
     return exam
 
 
+def update_exam(exam, data, actor=None):
+    """Change an exam's title, window, attempts allowed, review and publication. The paper itself
+    (sections, points, pass mark) stays as members sat it; fix questions and regrade instead."""
+    title = (data.get("title") or "").strip()
+    if not title or len(title) > 200:
+        raise DomainError(_("请填写考试名称（不超过 200 个字符）"), "invalid_title", field="title")
+    opens_at, closes_at = data.get("opens_at"), data.get("closes_at")
+    if opens_at and closes_at and closes_at <= opens_at:
+        raise DomainError(_("结束时间应晚于开始时间"), "invalid_window", field="closes_at")
+    max_attempts = data.get("max_attempts")
+    if not isinstance(max_attempts, int) or not 1 <= max_attempts <= 100:
+        raise DomainError(_("允许次数应为 1–100"), "invalid_max_attempts", field="max_attempts")
+    if data.get("review") not in REVIEW_LEVELS or data.get("review_when") not in REVIEW_WHEN:
+        raise DomainError(_("请选择交卷后可查看的内容"), "invalid_choice", field="review")
+    if data["review_when"] == "close" and not closes_at:
+        raise DomainError(_("“考试结束后公布答案”需要设置结束时间"), "no_close_time", field="closes_at")
+    changes = {}
+    for name, value in (("title", title), ("description", (data.get("description") or "").strip()),
+                        ("opens_at", opens_at), ("closes_at", closes_at), ("max_attempts", max_attempts),
+                        ("review", data["review"]), ("review_when", data["review_when"]),
+                        ("is_published", bool(data.get("is_published")))):
+        if getattr(exam, name) != value:
+            changes[name] = [str(getattr(exam, name)), str(value)]
+            setattr(exam, name, value)
+    db.session.flush()
+    if changes:
+        audit(actor, "exam.update", exam, title, **changes)
+    return exam
+
+
 def set_extra_time(exam, user, minutes, actor=None):
     row = db.session.scalar(select(ExtraTime).where(ExtraTime.exam_id == exam.id, ExtraTime.user_id == user.id))
     if not minutes:

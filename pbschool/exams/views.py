@@ -18,7 +18,15 @@ from pbschool.accounts.importer import ImportRefused
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError
 from pbschool.exams import bp, services, stats
-from pbschool.exams.forms import ActionForm, BankForm, BankImportForm, ExamForm, ExtraTimeForm, QuestionForm
+from pbschool.exams.forms import (
+    ActionForm,
+    BankForm,
+    BankImportForm,
+    ExamForm,
+    ExamSettingsForm,
+    ExtraTimeForm,
+    QuestionForm,
+)
 from pbschool.exams.importer import export_xlsx, import_bank_file, template_csv, template_xlsx
 from pbschool.exams.models import Answer, Attempt, AttemptQuestion, Exam, Question, QuestionBank
 from pbschool.exams.qtypes import LETTERS, all_types, render_stem
@@ -431,6 +439,36 @@ def admin_exam(exam_id):
     extras = db.session.scalars(select(ExtraTime).where(ExtraTime.exam_id == exam.id)
                                 .options(selectinload(ExtraTime.user))).all()
     return render_template("exams/admin_exam.html", exam=exam, form=form, extras=extras)
+
+
+def _utc_to_local(moment):
+    from flask_babel import to_user_timezone
+
+    return to_user_timezone(moment).replace(tzinfo=None) if moment else None
+
+
+@bp.route("/admin/exams/<int:exam_id>/edit", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def edit_exam(exam_id):
+    exam = _staff_exam(exam_id)
+    form = ExamSettingsForm(obj=exam)
+    if request.method == "GET":
+        form.opens_at.data, form.closes_at.data = _utc_to_local(exam.opens_at), _utc_to_local(exam.closes_at)
+    if form.validate_on_submit():
+        data = {"title": form.title.data, "description": form.description.data,
+                "opens_at": _local_to_utc(form.opens_at.data), "closes_at": _local_to_utc(form.closes_at.data),
+                "max_attempts": form.max_attempts.data, "review": form.review.data,
+                "review_when": form.review_when.data, "is_published": form.is_published.data}
+        try:
+            services.update_exam(exam, data, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            getattr(form, exc.field or "title").errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("考试设置已保存"), "success")
+            return redirect(url_for("exams.admin_exam", exam_id=exam.id))
+    return render_template("exams/exam_settings.html", form=form, exam=exam)
 
 
 def _filtered_attempts(exam):

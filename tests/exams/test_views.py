@@ -270,3 +270,25 @@ def test_admin_grants_extra_time(client, auth, make, bank, pinned):
     assert "延长 10 分钟" in client.get(f"/admin/exams/{exam.id}").get_data(as_text=True)
     assert "找不到用户" in client.post(f"/admin/exams/{exam.id}", data={"username": "nobody", "minutes": "5"}) \
         .get_data(as_text=True)
+
+
+def test_admin_changes_the_window_and_unpublishes(client, auth, make, bank, pinned):
+    exam = make_exam(bank)
+    make.user("liuzq")
+    make.user("boss", role="admin")
+    auth.login("boss")
+    page = client.get(f"/admin/exams/{exam.id}/edit")
+    assert page.status_code == 200
+    data = {"title": "改名后的测试", "max_attempts": "2", "review": "answers", "review_when": "close",
+            "opens_at": "2026-06-01T08:00", "closes_at": ""}
+    refused = client.post(f"/admin/exams/{exam.id}/edit", data=data)
+    assert "需要设置结束时间" in refused.get_data(as_text=True)
+    saved = client.post(f"/admin/exams/{exam.id}/edit", data={**data, "closes_at": "2026-06-02T08:00"})
+    assert saved.status_code == 302
+    exam = db.session.get(Exam, exam.id)
+    assert exam.title == "改名后的测试" and exam.max_attempts == 2 and not exam.is_published
+    assert exam.closes_at == dt.datetime(2026, 6, 2, 0, 0)
+    client.post("/logout")
+    auth.login("liuzq")
+    assert "改名后的测试" not in client.get("/exams").get_data(as_text=True)
+    assert client.get(f"/exams/{exam.id}").status_code == 404
