@@ -69,6 +69,8 @@ def load(instance_path):
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": True,
+        # A moving window: failures cannot be spread over a minute boundary to double the allowance.
+        "RATELIMIT_STRATEGY": "moving-window",
         # Redis down: each process falls back to its own memory limits rather than none at all.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

@@ -64,6 +64,7 @@ def make_test_config(tmp_path, database_url, **overrides):
         "EXAM_GRACE_SECONDS": 5,
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_LIMITS_ACCOUNT": "5 per minute;20 per hour",
