@@ -256,3 +256,17 @@ def test_an_overdue_attempt_is_graded_even_when_a_new_start_is_refused(api, make
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "no_attempts_left"
     attempt = db.session.get(Attempt, body["attempt_id"])
     assert attempt.state == "submitted" and attempt.is_auto_submitted
+
+
+def test_question_html_reaches_the_member_sanitised(api, make, pinned):
+    from pbschool.exams import services
+
+    bank = make_bank(questions=[])
+    services.save_question(bank, {"type": "single", "stem": "哪项正确？<script>alert(1)</script>",
+                                  "options": ["<img src=x onerror=alert(1)>甲", "[乙](javascript:alert(1))"],
+                                  "answer": "A"})
+    db.session.commit()
+    exam = make_exam(bank)
+    api.token(make.user())
+    text = json.dumps(start(api, exam), ensure_ascii=False)
+    assert "<script" not in text and "onerror" not in text and "javascript:" not in text
