@@ -33,7 +33,7 @@ def _demo(content_dir):
     """A few months of meetings for the first demo branch, so its rhythm has a colour."""
     import datetime as dt
 
-    from sqlalchemy import select
+    from sqlalchemy import inspect, select
 
     from pbschool import clock
     from pbschool.accounts.models import User
@@ -43,6 +43,9 @@ def _demo(content_dir):
     from pbschool.meetings.models import Meeting
     from pbschool.points.services import local_date
 
+    if not inspect(db.engine).has_table("meeting"):
+        yield "meetings: skipped, the meeting tables are not in the database yet (pbschool init)"
+        return
     branch = find_branch("ZC1")
     secretary = db.session.scalar(select(User).where(User.username == "secretary"))
     if branch is None or secretary is None or secretary.branch_id != branch.id:

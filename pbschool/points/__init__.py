@@ -26,13 +26,16 @@ def _demo(content_dir):
     """Default rules, and a few months of points for the demo members so the charts have a shape."""
     import datetime as dt
 
-    from sqlalchemy import select
+    from sqlalchemy import inspect, select
 
     from pbschool import clock
     from pbschool.accounts.models import User
     from pbschool.extensions import db
     from pbschool.points import services
 
+    if not inspect(db.engine).has_table("ledger_entry"):
+        yield "points: skipped, the ledger tables are not in the database yet (pbschool init)"
+        return
     services.ensure_default_rules()
     members = db.session.scalars(select(User).where(User.branch_id.isnot(None)).order_by(User.id)).all()
     written = 0
