@@ -589,10 +589,14 @@ def counted_attempts(exam, attempts):
 def review_open(attempt, now=None):
     """May the member see answers (and explanations) now, as the exam's review setting says?"""
     exam = attempt.exam
+    now = now or clock.now()
     if attempt.state == "in_progress" or exam.review == "score":
         return False
     if exam.review_when == "close":
-        return exam.closes_at is not None and (now or clock.now()) >= exam.closes_at
+        return exam.closes_at is not None and now >= exam.closes_at
+    # While the member may still sit the exam again, its answers would give the next attempt away.
+    if exam.is_open(now) and attempts_used(exam, attempt.user) < exam.max_attempts:
+        return False
     return True
 
 

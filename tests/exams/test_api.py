@@ -270,3 +270,14 @@ def test_question_html_reaches_the_member_sanitised(api, make, pinned):
     api.token(make.user())
     text = json.dumps(start(api, exam), ensure_ascii=False)
     assert "<script" not in text and "onerror" not in text and "javascript:" not in text
+
+
+def test_answers_stay_hidden_while_another_attempt_is_possible(api, make, bank, pinned):
+    exam = make_exam(bank, max_attempts=2, review="explanations", closes_at=T0 + dt.timedelta(days=1))
+    api.token(make.user())
+    first = start(api, exam)
+    api.post(f"/attempts/{first['attempt_id']}/submit")
+    assert api.get(f"/attempts/{first['attempt_id']}").get_json()["review"] is None
+    second = start(api, exam)
+    api.post(f"/attempts/{second['attempt_id']}/submit")
+    assert api.get(f"/attempts/{first['attempt_id']}").get_json()["review"]  # no attempt left: shown
