@@ -190,6 +190,13 @@ def test_admin_sees_results_and_the_statistics_report_on_a_phone(live_server, pa
     assert "66.7%" in page.locator("#question-stats").inner_text()
     assert no_horizontal_scroll(page) and _fits(page)
     page.screenshot(path=str(ARTIFACTS / "exam-statistics-375.png"), full_page=True)
+    for path, name in (("/admin/banks", "banks"), ("/admin/banks/1", "bank"),
+                       ("/admin/banks/1/questions/new", "question-form"), ("/admin/banks/import", "bank-import"),
+                       ("/admin/exams", "admin-exams"), ("/admin/exams/new", "exam-form"),
+                       (f"/admin/exams/{exam_id}", "admin-exam"), (f"/admin/exams/{exam_id}/marking", "marking")):
+        page.goto(live_server.url + path)
+        assert no_horizontal_scroll(page) and _fits(page), path
+        page.screenshot(path=str(ARTIFACTS / f"exam-{name}-375.png"), full_page=True)
 
 
 def test_a_save_lost_to_the_network_is_retried_until_it_lands(live_server, page, login):
