@@ -2,10 +2,12 @@
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy import func, select
 
 from pbschool.cli_support import domain_errors
 from pbschool.extensions import db
 from pbschool.points import services
+from pbschool.points.models import PublishedScore
 
 points_cli = click.Group("points", help="Publish months and rate quarters of the points ledger.")
 ledger_cli = click.Group("ledger", help="Check the points ledger.")
@@ -19,7 +21,9 @@ def publish_command(period):
     """Publish (freeze) the month PERIOD (YYYY-MM)."""
     publication = services.publish_month(period)
     db.session.commit()
-    click.echo(f"published {publication.period}: {len(publication.scores)} members, "
+    members = db.session.scalar(select(func.count(PublishedScore.id))
+                                .where(PublishedScore.publication_id == publication.id))
+    click.echo(f"published {publication.period}: {members} members, "
                f"{publication.entry_count} entries, {publication.total_points} points")
 
 

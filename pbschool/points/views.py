@@ -7,7 +7,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
 from pbschool import auth, clock
@@ -17,7 +17,14 @@ from pbschool.errors import DomainError
 from pbschool.extensions import db
 from pbschool.points import bp, queries, services
 from pbschool.points.forms import AwardForm, PublishForm, ReverseForm, RuleForm, StarSettingsForm, StarsForm
-from pbschool.points.models import CATEGORIES, LedgerEntry, MonthlyPublication, PointRule, StarRating
+from pbschool.points.models import (
+    CATEGORIES,
+    LedgerEntry,
+    MonthlyPublication,
+    PointRule,
+    PublishedScore,
+    StarRating,
+)
 from pbschool.tabular import xlsx_bytes
 
 BOARD_PAGE = 100
@@ -233,7 +240,10 @@ def admin():
             try:
                 if action == "publish":
                     pub = services.publish_month(publish_form.period.data, actor=current_user)
-                    message = _("已发布 %(p)s 积分榜：%(n)d 名党员", p=pub.period, n=len(pub.scores))
+                    message = _("已发布 %(p)s 积分榜：%(n)d 名党员，%(e)d 条记录", p=pub.period,
+                                n=db.session.scalar(select(func.count(PublishedScore.id))
+                                                    .where(PublishedScore.publication_id == pub.id)),
+                                e=pub.entry_count)
                 elif action == "stars":
                     n = services.compute_stars(stars_form.quarter.data, actor=current_user)
                     message = _("已完成 %(q)s 评星：%(n)d 名党员", q=stars_form.quarter.data, n=n)
@@ -259,8 +269,11 @@ def admin():
     publications = db.session.scalars(select(MonthlyPublication).order_by(MonthlyPublication.period.desc())
                                       .limit(24)).all()
     rules = db.session.scalars(select(PointRule).order_by(PointRule.is_custom, PointRule.id)).all()
+    counts = dict(db.session.execute(select(PublishedScore.publication_id, func.count(PublishedScore.id))
+                                     .where(PublishedScore.publication_id.in_([p.id for p in publications]))
+                                     .group_by(PublishedScore.publication_id)).all())
     return render_template("points/admin.html", publish_form=publish_form, stars_form=stars_form,
-                           settings_form=settings_form, publications=publications, rules=rules)
+                           settings_form=settings_form, publications=publications, rules=rules, counts=counts)
 
 
 @bp.route("/points/rules/new", methods=["GET", "POST"])
