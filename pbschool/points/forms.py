@@ -50,4 +50,7 @@ class RuleForm(FlaskForm):
                         description=_l("按量计分时每多少单位得一次分（如每 10 分钟）；留空则每次得分"))
     daily_cap = DecimalField(_l("每日上限"), places=1, validators=[Optional()])
     monthly_cap = DecimalField(_l("每月上限"), places=1, validators=[Optional()])
+    bands = StringField(_l("按分数段计分（可选）"), validators=[Optional(), Length(max=200)],
+                        description=_l("例如 90:3, 80:2, 60:1 —— 考试得分（百分比）达到分数线即得对应积分；"
+                                       "留空则用考试自己的通过积分"))
     is_active = BooleanField(_l("启用"), default=True)

@@ -30,6 +30,9 @@ class PointRule(db.Model):
     unit: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     daily_cap: Mapped[Decimal | None] = mapped_column(POINTS)
     monthly_cap: Mapped[Decimal | None] = mapped_column(POINTS)
+    #: Score bands, highest first: ``[[90, "3.0"], [80, "2.0"], [60, "1.0"]]`` — when set, an event's
+    #: ``value`` (a score percent) picks its points (exam_passed: points by score band).
+    bands: Mapped[list | None] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(default=True)
     #: An admin-defined X rule (not one of the built-in event kinds).
     is_custom: Mapped[bool] = mapped_column(default=False)

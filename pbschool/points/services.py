@@ -242,11 +242,43 @@ def _sum_kind(user, kind, first_day, last_day, column=LedgerEntry.points):
     return _dec(total)
 
 
+def band_points(bands, value):
+    """The points of the highest band whose lower bound the value reaches (0 below every band)."""
+    for bound, pts in sorted(bands, key=lambda b: -Decimal(str(b[0]))):
+        if _dec(value) >= Decimal(str(bound)):
+            return to_points(pts)
+    return ZERO
+
+
+def parse_bands(text):
+    """'90:3, 80:2, 60:1' -> [[90, "3.0"], [80, "2.0"], [60, "1.0"]]; empty -> None."""
+    text = (text or "").replace("，", ",").replace("：", ":").strip()
+    if not text:
+        return None
+    bands = []
+    for part in text.split(","):
+        bound, sep, pts = part.partition(":")
+        try:
+            if not sep:
+                raise ValueError(part)
+            bound = Decimal(bound.strip())
+            if not 0 <= bound <= 100:
+                raise ValueError(part)
+            bands.append([int(bound) if bound == bound.to_integral_value() else float(bound),
+                          str(to_points(pts.strip(), "bands"))])
+        except (ValueError, InvalidOperation, DomainError) as exc:
+            raise DomainError(_("分数段应写成“90:3, 80:2, 60:1”（分数线:积分）"), "invalid_bands",
+                              field="bands") from exc
+    return sorted(bands, key=lambda b: -b[0])
+
+
 def _rule_amount(rule, user, points, value):
     """The closure that computes an event's points under the chain lock, caps applied."""
 
     def amount(day):
-        if points is not None:
+        if rule.bands and value is not None:
+            gross = band_points(rule.bands, value)
+        elif points is not None:
             gross = to_points(points)
         elif rule.unit and value is not None:
             # Unit rules pay for whole units accumulated over the day (short sessions add up).
@@ -384,7 +416,7 @@ def custom_categories():
 # -- rules admin ------------------------------------------------------------------------------------
 
 def save_rule(rule, *, name, category, points, unit=None, daily_cap=None, monthly_cap=None, is_active=True,
-              actor=None):
+              bands=None, actor=None):
     """Create (``rule`` None: a custom X rule) or change a rule."""
     name = (name or "").strip()
     category = (category or "").strip()
@@ -403,6 +435,7 @@ def save_rule(rule, *, name, category, points, unit=None, daily_cap=None, monthl
     rule.name, rule.category, rule.points = name, category, to_points(points)
     rule.unit = None if unit in (None, "") else Decimal(str(unit))
     rule.daily_cap, rule.monthly_cap, rule.is_active = caps["daily_cap"], caps["monthly_cap"], bool(is_active)
+    rule.bands = parse_bands(bands) if isinstance(bands, str) or bands is None else bands
     db.session.flush()
     audit(actor, "points.rule", rule, f"{rule.kind} {rule.points} {rule.category}")
     return rule

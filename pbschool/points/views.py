@@ -283,12 +283,14 @@ def rule(rule_id=None):
     services.ensure_default_rules()
     item = db.get_or_404(PointRule, rule_id) if rule_id else None
     form = RuleForm(obj=item)
+    if request.method == "GET" and item is not None:
+        form.bands.data = ", ".join(f"{b}:{p}" for b, p in (item.bands or []))
     if form.validate_on_submit():
         try:
             services.save_rule(item, name=form.name.data, category=form.category.data, points=form.points.data,
                                unit=form.unit.data, daily_cap=form.daily_cap.data,
                                monthly_cap=form.monthly_cap.data, is_active=form.is_active.data,
-                               actor=current_user)
+                               bands=form.bands.data or None, actor=current_user)
         except DomainError as exc:
             db.session.rollback()
             getattr(form, exc.field if exc.field in form else "name").errors.append(exc.message)

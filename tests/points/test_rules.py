@@ -184,3 +184,25 @@ def test_a_deduction_rule(march, make):
     entry = services.award(member, None, "3月12日集中学习缺席", actor=secretary, rule=rule)
     assert entry.points == Decimal("-3.0") and entry.kind == rule.kind
     assert services.balance(member) == Decimal("-3.0")
+
+
+def test_exam_points_by_score_band(march, make, client, auth):
+    admin = make.user("boss", role="admin")
+    member = make.user()
+    services.ensure_default_rules()
+    rule = services.rule_for("exam_passed")
+    db.session.commit()
+    auth.login("boss")
+    bad = client.post(f"/points/rules/{rule.id}", data={"name": rule.name, "category": "考试", "points": "2",
+                                                        "bands": "九十:3", "is_active": "y"})
+    assert "分数段应写成" in bad.get_data(as_text=True)
+    ok = client.post(f"/points/rules/{rule.id}", data={"name": rule.name, "category": "考试", "points": "2",
+                                                       "bands": "90:3, 60：1，80:2", "is_active": "y"})
+    assert ok.status_code == 302
+    db.session.refresh(rule)
+    assert rule.bands == [[90, "3.0"], [80, "2.0"], [60, "1.0"]]
+    assert "按分数段" in client.get("/points/admin").get_data(as_text=True)
+    got = [services.record_event(member, "exam_passed", f"attempt:{n}", points=5, value=score)
+           for n, score in enumerate((95, 85, 70, 40))]
+    assert [g.points for g in got] == [Decimal("3.0"), Decimal("2.0"), Decimal("1.0"), Decimal("0.0")]
+    assert admin.id
