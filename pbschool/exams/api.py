@@ -197,12 +197,17 @@ def _time_up_if_overdue(attempt):
            response={"type": "object", "properties": {"saved": {}, "saved_at": {"type": "string"}}},
            statuses=(404, 409))
 def save_answer(attempt_id, question_id):
-    attempt = _own_attempt(attempt_id)
-    _time_up_if_overdue(attempt)
+    # The hot path of exam day: one locking read of the attempt, one of the question, one upsert.
+    attempt = services.lock_attempt(attempt_id, read=True)
+    if attempt is None or attempt.user_id != g.api_user.id:
+        raise NotFound("找不到这次答题")
+    if attempt.state == "in_progress" and services.is_overdue(attempt):
+        db.session.rollback()  # let go of the shared lock: grading takes the row for update
+        _time_up_if_overdue(_own_attempt(attempt_id))
     data = json_body()
     if "answer" not in data:
         raise DomainError("缺少字段 answer", "missing_field", 400, field="answer")
-    services.save_answer(attempt, question_id, data["answer"])
+    services.save_answer(attempt, question_id, data["answer"], locked=True)
     return ok({"saved": data["answer"], "saved_at": clock.isoformat(clock.now())})
 
 

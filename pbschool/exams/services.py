@@ -398,10 +398,12 @@ def lock_attempt(attempt_id, *, read=False):
     return db.session.scalar(stmt)
 
 
-def save_answer(attempt, question_id, value, now=None):
-    """Store one answer. Deadline first (409 time_up), then the shape (400)."""
+def save_answer(attempt, question_id, value, now=None, locked=False):
+    """Store one answer. Deadline first (409 time_up), then the shape (400). ``locked``: the caller
+    already holds the attempt row FOR SHARE (submitting waits for it, so no save lands after grading)."""
     now = now or clock.now()
-    attempt = lock_attempt(attempt.id, read=True)
+    if not locked:
+        attempt = lock_attempt(attempt.id, read=True)
     if attempt.state != "in_progress":
         if is_overdue(attempt, now) or attempt.is_auto_submitted:
             raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
