@@ -646,11 +646,12 @@ def paper(attempt):
     return out
 
 
-def review(attempt, now=None):
-    """Per-question review as the exam's setting allows: None for score only (or not yet open)."""
-    if not review_open(attempt, now):
+def review(attempt, now=None, staff=False):
+    """Per-question review as the exam's setting allows: None for score only (or not yet open).
+    ``staff``: everything, whatever the setting (results pages of admins and secretaries)."""
+    if not staff and not review_open(attempt, now):
         return None
-    with_explanations = attempt.exam.review == "explanations"
+    with_explanations = staff or attempt.exam.review == "explanations"
     from pbschool.exams.qtypes import cached_markdown, render_stem
 
     answers = answers_by_question(attempt.id)

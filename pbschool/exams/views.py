@@ -511,6 +511,18 @@ def results(exam_id):
                            state_names=STATE_NAMES)
 
 
+@bp.route("/admin/attempts/<int:attempt_id>")
+@auth.roles_required("admin", "secretary")
+def attempt_detail(attempt_id):
+    """One member's answer sheet for the committee office (secretary: own branch)."""
+    attempt = db.get_or_404(Attempt, attempt_id)
+    auth.require(attempt.user.branch_id is not None and auth.can_oversee_branch(current_user, attempt.user.branch_id)
+                 or auth.is_admin(current_user))
+    items = services.review(attempt, staff=True) if attempt.state != "in_progress" else None
+    return render_template("exams/attempt_detail.html", attempt=attempt, exam=attempt.exam, review=items,
+                           state_names=STATE_NAMES)
+
+
 STATE_NAMES = {"in_progress": _l("答题中"), "submitted": _l("已评分"), "pending_review": _l("待阅卷")}
 
 

@@ -292,3 +292,19 @@ def test_admin_changes_the_window_and_unpublishes(client, auth, make, bank, pinn
     auth.login("liuzq")
     assert "改名后的测试" not in client.get("/exams").get_data(as_text=True)
     assert client.get(f"/exams/{exam.id}").status_code == 404
+
+
+def test_staff_see_a_members_answer_sheet_within_their_scope(client, auth, make, bank, pinned):
+    exam = make_exam(bank, review="score")
+    one, two = make.branch(), make.branch()
+    users = _finished_attempts(make, exam, [one, two])
+    mine = db.session.scalar(select(Attempt).where(Attempt.user_id == users[0].id))
+    other = db.session.scalar(select(Attempt).where(Attempt.user_id == users[1].id))
+    make.user("sec", role="secretary", branch=one)
+    auth.login("sec")
+    html = client.get(f"/admin/attempts/{mine.id}").get_data(as_text=True)
+    assert "正确答案" in html and "预防为主" in html  # staff see answers whatever the member's setting
+    assert client.get(f"/admin/attempts/{other.id}").status_code == 403
+    client.post("/logout")
+    auth.login(users[0].username)
+    assert client.get(f"/admin/attempts/{mine.id}").status_code == 403
