@@ -3,12 +3,16 @@
 import json
 
 from flask import current_app, g, request
+from sqlalchemy import select
 
+from pbschool.accounts.models import User
 from pbschool.accounts.services import find_branch
-from pbschool.api import api_route, ok
+from pbschool.api import api_route, field, json_body, ok
 from pbschool.clock import isoformat
 from pbschool.errors import DomainError
+from pbschool.extensions import db
 from pbschool.points import queries, services
+from pbschool.points.models import LedgerEntry
 
 ME_POINTS_SCHEMA = {
     "type": "object",
@@ -80,3 +84,42 @@ def leaderboard():
                           ensure_ascii=False, separators=(",", ":")).encode()
 
     return current_app.response_class(queries.cached("api", period, branch, build), mimetype="application/json")
+
+
+AWARD_BODY = {
+    "type": "object", "required": ["username", "points", "reason"],
+    "properties": {"username": {"type": "string"}, "points": {"type": "number"}, "reason": {"type": "string"},
+                   "category": {"type": "string"}, "veto": {"type": "boolean"},
+                   "key": {"type": "string", "description": "one-time key: the same key twice writes once"}},
+}
+ENTRY_SCHEMA = {
+    "type": "object", "required": ["id", "points", "category", "reason", "created_at"],
+    "properties": {"id": {"type": "integer"}, "points": {"type": "number"}, "category": {"type": "string"},
+                   "reason": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                   "is_veto": {"type": "boolean"}},
+}
+
+
+@api_route("/points/awards", methods=("POST",), summary="Award (positive) or deduct (negative) a member's points "
+           "with a reason (secretary: own branch; admin: anyone)", body=AWARD_BODY, response=ENTRY_SCHEMA,
+           statuses=(404,), tag="points")
+def award_points():
+    data = json_body()
+    username = field(data, "username", str)
+    points = field(data, "points", (int, float))
+    reason = field(data, "reason", str)
+    category = field(data, "category", str, required=False, default="作用发挥")
+    veto = field(data, "veto", bool, required=False, default=False)
+    key = field(data, "key", str, required=False)
+    if key is not None and not 1 <= len(key) <= 64:
+        raise DomainError("key 应为 1–64 个字符", "invalid_field", 400, field="key")
+    member = db.session.scalar(select(User).where(User.username == username))
+    if member is None:
+        raise DomainError("找不到该用户", "user_not_found", 404, field="username")
+    source_key = f"api:{g.api_user.id}:{key}" if key else None
+    entry = services.award(member, str(points), reason, actor=g.api_user, category=category, is_veto=veto,
+                           source_key=source_key)
+    if entry is None:  # the same key again: the entry it wrote the first time
+        entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.source_key == source_key))
+    return ok({"id": entry.id, "points": _num(entry.points), "category": entry.category, "reason": entry.reason,
+               "created_at": isoformat(entry.created_at), "is_veto": entry.is_veto})

@@ -87,3 +87,21 @@ def test_leaderboard_cache_follows_appends_and_publication(app_factory, make, ap
         _db.session.commit()
         assert api.get("/leaderboard?period=2026-03").get_json()["published"] is True
         queries._board_cache.clear()
+
+
+def test_award_through_the_api(board_data, api, make):
+    a, b = board_data
+    secretary = make.user("sec", role="secretary", branch=a.branch)
+    api.token(secretary)
+    body = {"username": "zhang", "points": -2, "reason": "无故缺席", "category": "组织生活", "veto": True, "key": "k1"}
+    first = api.post("/points/awards", json=body)
+    assert first.status_code == 200 and first.get_json()["points"] == -2.0 and first.get_json()["is_veto"]
+    again = api.post("/points/awards", json=body)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert services.balance(a) == 2.0
+    assert api.post("/points/awards", json={**body, "username": "li", "key": "k2"}).status_code == 403
+    assert api.post("/points/awards", json={**body, "username": "nobody"}).status_code == 404
+    assert api.post("/points/awards", json={**body, "points": "2"}).status_code == 400
+    assert api.post("/points/awards", json={**body, "reason": " ", "key": "k3"}).status_code == 400
+    api.token(a)
+    assert api.post("/points/awards", json={**body, "username": "wang", "key": "k4"}).status_code == 403
