@@ -9,7 +9,7 @@ bp = Blueprint("meetings", __name__, template_folder="templates")
 
 
 def init_app(app):
-    from pbschool.meetings import models, views  # noqa: F401  (routes and tables register on import)
+    from pbschool.meetings import api, models, views  # noqa: F401  (routes and tables register on import)
 
     app.register_blueprint(bp)
     registry.add_nav("meetings.index", _l("三会一课"), order=55, roles=("secretary", "admin"))

@@ -149,3 +149,19 @@ def test_meetings_export(branch_people, client, auth):
     rows = list(load_workbook(io.BytesIO(client.get("/meetings.xlsx").data)).active.iter_rows(values_only=True))
     assert rows[0][0] == "日期" and rows[1][1] == "党课" and rows[1][2].startswith("'=")
     assert rows[1][4] == "刘志强"
+
+
+def test_record_a_meeting_through_the_api(branch_people, api):
+    p = branch_people
+    api.token(p["secretary"])
+    body = {"kind": "group", "held_on": "2026-03-19", "topic": "党小组学习", "attendees": ["liu", "chen"]}
+    response = api.post("/meetings", json=body)
+    assert response.status_code == 200 and response.get_json()["credited"] == 2
+    assert points.balance(p["b"]) == Decimal("5.0")
+    assert api.post("/meetings", json={**body, "attendees": ["sun"]}).status_code == 400
+    assert api.post("/meetings", json={**body, "attendees": ["ghost"]}).status_code == 404
+    assert api.post("/meetings", json={**body, "held_on": "19/03/2026"}).status_code == 400
+    assert api.post("/meetings", json={**body, "branch": "JD"}).status_code == 403
+    assert api.post("/meetings", json={**body, "kind": "party"}).status_code == 400
+    api.token(p["a"])
+    assert api.post("/meetings", json=body).status_code == 403

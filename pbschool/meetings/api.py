@@ -1,0 +1,56 @@
+"""Meetings in the JSON API: a branch secretary records a meeting with its attendance."""
+
+import datetime as dt
+
+from flask import g
+from sqlalchemy import select
+
+from pbschool.accounts.models import User
+from pbschool.accounts.services import find_branch
+from pbschool.api import api_route, field, json_body, ok
+from pbschool.errors import DomainError
+from pbschool.extensions import db
+from pbschool.meetings import services
+from pbschool.meetings.models import MEETING_KINDS
+
+MEETING_BODY = {
+    "type": "object", "required": ["kind", "held_on", "topic", "attendees"],
+    "properties": {
+        "kind": {"type": "string", "enum": list(MEETING_KINDS)},
+        "held_on": {"type": "string", "format": "date"},
+        "topic": {"type": "string"},
+        "attendees": {"type": "array", "items": {"type": "string"}, "description": "usernames"},
+        "branch": {"type": "string", "description": "branch code (admin); a secretary's own branch by default"},
+        "notes": {"type": "string"},
+    },
+}
+
+
+@api_route("/meetings", methods=("POST",), summary="Record a meeting of 三会一课 with its attendance "
+           "(each attendee is credited meeting_attended points once)", body=MEETING_BODY,
+           response={"type": "object", "required": ["id", "credited"],
+                     "properties": {"id": {"type": "integer"}, "credited": {"type": "integer"}}},
+           statuses=(404,), tag="meetings")
+def record_meeting():
+    data = json_body()
+    kind = field(data, "kind", str)
+    raw_day = field(data, "held_on", str)
+    topic = field(data, "topic", str)
+    names = field(data, "attendees", list)
+    notes = field(data, "notes", str, required=False, default="")
+    code = field(data, "branch", str, required=False)
+    try:
+        held_on = dt.date.fromisoformat(raw_day)
+    except ValueError as exc:
+        raise DomainError("held_on 应为 YYYY-MM-DD", "invalid_field", 400, field="held_on") from exc
+    if not all(isinstance(n, str) for n in names):
+        raise DomainError("attendees 应为用户名数组", "invalid_field", 400, field="attendees")
+    branch = find_branch(code) if code else g.api_user.branch
+    if branch is None:
+        raise DomainError("找不到该支部", "branch_not_found", 404, field="branch")
+    users = db.session.scalars(select(User).where(User.username.in_(names))).all() if names else []
+    if len(users) != len(set(names)):
+        raise DomainError("出席名单中有不存在的用户", "user_not_found", 404, field="attendees")
+    meeting, credited = services.record_meeting(branch, kind, held_on, topic, [u.id for u in users],
+                                                actor=g.api_user, notes=notes)
+    return ok({"id": meeting.id, "credited": credited})
