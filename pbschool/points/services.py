@@ -157,7 +157,8 @@ def entry_digest(entry, prev_hash):
         "seq": entry.seq, "user_id": entry.user_id, "branch_id": entry.branch_id, "kind": entry.kind,
         "category": entry.category, "points": str(Decimal(str(entry.points)).quantize(TENTH)),
         "value": _fmt_value(entry.value), "reason": entry.reason or "", "source_key": entry.source_key,
-        "occurred_at": entry.occurred_at.isoformat(), "day": entry.day.isoformat(), "period": entry.period,
+        "occurred_at": entry.occurred_at.isoformat(), "created_at": entry.created_at.isoformat(),
+        "day": entry.day.isoformat(), "period": entry.period,
         "is_adjustment": bool(entry.is_adjustment), "is_veto": bool(entry.is_veto),
         "actor_id": entry.actor_id, "rule_id": entry.rule_id, "reverses_id": entry.reverses_id,
     }

@@ -50,7 +50,8 @@ KINDS = [("lesson_completed", "学习", "1.0"), ("study_time", "学习", "0.1"),
 
 class Row:
     __slots__ = ("seq", "user_id", "branch_id", "kind", "category", "points", "value", "reason", "source_key",
-                 "occurred_at", "day", "period", "is_adjustment", "is_veto", "actor_id", "rule_id", "reverses_id")
+                 "occurred_at", "created_at", "day", "period", "is_adjustment", "is_veto", "actor_id", "rule_id",
+                 "reverses_id")
 
 
 def seed(database_url, instance_dir):
@@ -110,6 +111,7 @@ def seed(database_url, instance_dir):
                 row.seq, row.user_id, row.branch_id, row.kind, row.category = seq, user_id, branch_id, kind, category
                 row.points, row.reason, row.source_key = Decimal(pts), kind, f"bench:{seq}"
                 row.occurred_at, row.day = dt.datetime(year, month, day.day, 2), day
+                row.created_at = row.occurred_at
                 row.period = f"{year:04d}-{month:02d}"
                 digest = points.entry_digest(row, prev)
                 copy.write_row((seq, user_id, branch_id, kind, category, row.points, None, row.reason,
