@@ -79,3 +79,29 @@ def test_chain_is_linear_after_parallel_appends(pg_app, make, runner):
     assert result.exit_code == 0 and "16 entries" in result.output
     seqs = db.session.scalars(select(LedgerEntry.seq).order_by(LedgerEntry.seq)).all()
     assert seqs == list(range(1, 17))
+
+
+def test_publishing_while_events_arrive_keeps_the_snapshot_whole(pg_app, make):
+    from pbschool.points import queries
+    from pbschool.points.models import PublishedScore
+
+    ids = [make.user().id for _ in range(3)]
+    clock.pin(dt.datetime(2026, 4, 1, 2, 0))
+    march = dt.datetime(2026, 3, 25, 2, 0)
+
+    def work(i):
+        if i == 0:
+            services.publish_month("2026-03")
+        else:
+            user = db.session.get(User, ids[i % 3])
+            services.record_event(user, "exam_passed", f"attempt:{i}", points=1, occurred_at=march)
+
+    _parallel(pg_app, 12, work)
+    entries = db.session.scalars(select(LedgerEntry)).all()
+    in_march = [e for e in entries if e.period == "2026-03"]
+    moved = [e for e in entries if e.period == "2026-04"]
+    assert len(in_march) + len(moved) == 11 and all(e.is_adjustment for e in moved)
+    snapshot = sum(s.points for s in db.session.scalars(select(PublishedScore)))
+    assert snapshot == sum(e.points for e in in_march)
+    _, board = queries.board("2026-03")
+    assert sum(r["points"] for r in board) == snapshot
