@@ -386,7 +386,8 @@ def new_exam():
             sub = entry.form
             if not sub.bank.data:
                 continue
-            sections.append({"bank": int(sub.bank.data), "category": sub.category.data or None,
+            bank_ref = int(sub.bank.data) if str(sub.bank.data).isdigit() else str(sub.bank.data)
+            sections.append({"bank": bank_ref, "category": sub.category.data or None,
                              "difficulty": int(sub.difficulty.data) if sub.difficulty.data else None,
                              "count": sub.count.data, "points_each": sub.points_each.data or Decimal("1")})
         branches = [db.session.get(Branch, int(b)) for b in form.branches.data or [] if str(b).isdigit()]

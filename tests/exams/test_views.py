@@ -169,6 +169,8 @@ def test_admin_creates_an_exam_with_the_form(client, auth, make, bank):
             "sections-0-difficulty": ""}
     refused = client.post("/admin/exams/new", data=data)
     assert "不够抽" in refused.get_data(as_text=True)
+    unknown = client.post("/admin/exams/new", data={**data, "sections-0-bank": "x'1", "sections-0-count": "4"})
+    assert unknown.status_code == 200 and "找不到题库" in unknown.get_data(as_text=True)
     created = client.post("/admin/exams/new", data={**data, "sections-0-count": "4"})
     assert created.status_code == 302, created.get_data(as_text=True)
     exam = db.session.scalar(select(Exam))
