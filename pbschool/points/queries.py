@@ -188,6 +188,18 @@ def rank_of(user, period, points, *, branch_only=False):
     return int(higher or 0) + 1, int(size or 0)
 
 
+def last_published_line(user, period):
+    """The member's line on last month's board, once that month is published (晒分)."""
+    previous = last_months(2, period)[0]
+    row = db.session.execute(
+        select(PublishedScore.rank, PublishedScore.rank_in_branch, PublishedScore.points)
+        .join(MonthlyPublication, PublishedScore.publication_id == MonthlyPublication.id)
+        .where(MonthlyPublication.period == previous, PublishedScore.user_id == user.id)).first()
+    if row is None:
+        return None
+    return {"period": previous, "rank": row[0], "rank_in_branch": row[1], "points": Decimal(str(row[2]))}
+
+
 def member_summary(user):
     """What the member's points page and home panel show (a handful of small queries)."""
     period = services.current_period()
@@ -220,6 +232,7 @@ def member_summary(user):
         "quarter_points": quarter_points,
         "quarter_score": quarter_score,
         "quarter_stars": services.stars_for(quarter_score, settings.get("star_bands")),
+        "last_board": last_published_line(user, period),
         "month_target": Decimal(str(settings.get("month_target", 10))),
         "year_target": Decimal(str(settings.get("year_target", 120))),
     }

@@ -148,3 +148,12 @@ def test_points_pages_for_someone_without_a_branch(org, client, auth):
     assert "我的积分" in html and "—" in html
     assert client.get("/").status_code == 200
     assert client.get("/points/board").status_code == 200
+
+
+def test_home_panel_announces_last_months_board(org, client, auth):
+    clock.pin(dt.datetime(2026, 4, 2, 2, 0))
+    services.publish_month("2026-03")
+    db.session.commit()
+    auth.login("member")
+    html = client.get("/").get_data(as_text=True)
+    assert "2026-03 晒分榜已发布：您得 3.0 分，支部第 1 名，党委第 1 名" in html
