@@ -176,6 +176,14 @@ def field(data, name, kind, *, required=True, default=None):
     return value
 
 
+def require_roles(*roles):
+    """403 unless the API caller has one of ``roles`` — checked before the body is even read."""
+    from pbschool import auth
+
+    if not auth.has_role(g.api_user, *roles):
+        raise DomainError("没有权限执行此操作", "forbidden", 403)
+
+
 def ok(payload, status=200):
     return jsonify(payload), status
 

@@ -43,6 +43,7 @@ POLICY = {
     "exams.results": SECRETARIES, "exams.statistics": SECRETARIES,
     "exams.my_exams": EVERYONE, "exams.exam_detail": EVERYONE, "exams.start": EVERYONE,
     "exams.wrong_book": EVERYONE,
+    "exams.attempt_detail": OWN_BRANCH,
     "exams.sit": NOBODY, "exams.result": NOBODY, "exams.submit": NOBODY,  # another member's attempt
     # courses
     "courses.index": EVERYONE, "courses.course": EVERYONE, "courses.lesson": EVERYONE,
@@ -76,6 +77,7 @@ POLICY = {
     "api.post_progress": EVERYONE, "api.my_learning": EVERYONE, "api.me_points": EVERYONE,
     "api.leaderboard": EVERYONE, "api.list_exams": EVERYONE, "api.start_attempt": EVERYONE,
     "api.create_exam": ("admin",), "api.exam_results": ("secretary", "secretary_jd", "admin"),
+    "api.award_points": SECRETARIES, "api.record_meeting": SECRETARIES,
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
 }
 

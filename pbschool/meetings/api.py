@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from pbschool.accounts.models import User
 from pbschool.accounts.services import find_branch
-from pbschool.api import api_route, field, json_body, ok
+from pbschool.api import api_route, field, json_body, ok, require_roles
 from pbschool.errors import DomainError
 from pbschool.extensions import db
 from pbschool.meetings import services
@@ -32,6 +32,7 @@ MEETING_BODY = {
                      "properties": {"id": {"type": "integer"}, "credited": {"type": "integer"}}},
            statuses=(404,), tag="meetings")
 def record_meeting():
+    require_roles("secretary", "admin")
     data = json_body()
     kind = field(data, "kind", str)
     raw_day = field(data, "held_on", str)

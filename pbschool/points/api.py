@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from pbschool.accounts.models import User
 from pbschool.accounts.services import find_branch
-from pbschool.api import api_route, field, json_body, ok
+from pbschool.api import api_route, field, json_body, ok, require_roles
 from pbschool.clock import isoformat
 from pbschool.errors import DomainError
 from pbschool.extensions import db
@@ -104,6 +104,7 @@ ENTRY_SCHEMA = {
            "with a reason (secretary: own branch; admin: anyone)", body=AWARD_BODY, response=ENTRY_SCHEMA,
            statuses=(404,), tag="points")
 def award_points():
+    require_roles("secretary", "admin")
     data = json_body()
     username = field(data, "username", str)
     points = field(data, "points", (int, float))
