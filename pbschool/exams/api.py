@@ -156,8 +156,8 @@ def create_exam():
     }
     from pbschool.accounts.services import resolve_branch
 
-    values["branches"] = [resolve_branch(code) for code in field(data, "branches", list, required=False,
-                                                                 default=[]) if isinstance(code, str)]
+    values["branches"] = [resolve_branch(services.clean(code)) for code in field(
+        data, "branches", list, required=False, default=[]) if isinstance(code, str)]
     if not all(isinstance(p, str) for p in values["job_posts"]):
         raise DomainError("字段 job_posts 应为字符串数组", "invalid_field", 400, field="job_posts")
     sections = []

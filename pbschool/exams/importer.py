@@ -75,7 +75,7 @@ def import_bank_file(data: bytes, filename: str, bank_name: str, actor=None):
 
         def get(col, raw=raw):
             i = index.get(col)
-            return raw[i].strip() if i is not None and i < len(raw) else ""
+            return services.clean(raw[i]).strip() if i is not None and i < len(raw) else ""
 
         options = [get(letter) for letter in LETTERS]
         values, problems = services.check_question(get("type"), get("stem"), options, get("answer"),

@@ -50,6 +50,11 @@ def to_decimal(raw, field, *, minimum=None, maximum=None):
     return value
 
 
+def clean(text):
+    """Text as PostgreSQL will store it: a NUL byte, which only a broken file or a prank sends, is dropped."""
+    return str(text or "").replace("\x00", "")
+
+
 def stem_key(stem):
     return hashlib.sha256(re.sub(r"\s+", " ", stem or "").strip().encode()).hexdigest()
 
@@ -57,11 +62,11 @@ def stem_key(stem):
 # -- banks and questions ---------------------------------------------------------------------
 
 def find_bank(name):
-    return db.session.scalar(select(QuestionBank).where(QuestionBank.name == (name or "").strip()))
+    return db.session.scalar(select(QuestionBank).where(QuestionBank.name == clean(name).strip()))
 
 
 def get_or_create_bank(name, actor=None):
-    name = (name or "").strip()
+    name = clean(name).strip()
     if not name or len(name) > 100:
         raise DomainError(_("请填写题库名称（不超过 100 个字符）"), "invalid_name", field="name")
     bank = find_bank(name)
@@ -76,7 +81,9 @@ def get_or_create_bank(name, actor=None):
 def check_question(qtype, stem, options, answer_text, score="1", difficulty="3"):
     """Validate one question's fields. Returns (values, problems); ``values`` is usable if no problems."""
     problems = []
-    qtype = normalise_type(qtype)
+    qtype = normalise_type(clean(qtype))
+    stem, answer_text = clean(stem), clean(answer_text)
+    options = [clean(o) for o in options or []]
     kind = None
     try:
         kind = get_type(qtype)
@@ -139,8 +146,8 @@ def save_question(bank, fields, *, question=None, actor=None):
     question.answer = values["answer"]
     question.score = values["score"]
     question.difficulty = values["difficulty"]
-    question.category = (fields.get("category") or "").strip()[:100]
-    question.explanation = (fields.get("explanation") or "").strip()
+    question.category = clean(fields.get("category")).strip()[:100]
+    question.explanation = clean(fields.get("explanation")).strip()
     if "is_active" in fields:
         question.is_active = bool(fields["is_active"])
     prerender(question)
@@ -163,7 +170,7 @@ def _available(bank_id, category, difficulty, exclude=()):
 
 def create_exam(data, actor=None):
     """Create an exam from a dict shaped as the API's POST /exams body (values already typed)."""
-    title = (data.get("title") or "").strip()
+    title = clean(data.get("title")).strip()
     if not title or len(title) > 200:
         raise DomainError(_("请填写考试名称（不超过 200 个字符）"), "invalid_title", field="title")
     limit = data.get("time_limit_seconds")
@@ -188,7 +195,7 @@ def create_exam(data, actor=None):
     sections = data.get("sections") or []
     if not sections:
         raise DomainError(_("至少需要一个抽题规则"), "no_sections", field="sections")
-    exam = Exam(title=title, description=(data.get("description") or "").strip(), time_limit_seconds=limit,
+    exam = Exam(title=title, description=clean(data.get("description")).strip(), time_limit_seconds=limit,
                 opens_at=opens_at, closes_at=closes_at, max_attempts=max_attempts,
                 grading_method=data.get("grading_method") or "highest", pass_score=pass_score,
                 points_on_pass=points, shuffle_questions=bool(data.get("shuffle", True)),
@@ -196,7 +203,7 @@ def create_exam(data, actor=None):
                 partial_credit=bool(data.get("partial_credit", False)),
                 review=data.get("review") or "explanations", review_when=data.get("review_when") or "submit",
                 audience=data.get("audience") or "all",
-                audience_job_posts=[p.strip() for p in data.get("job_posts") or [] if p and p.strip()],
+                audience_job_posts=[clean(p).strip() for p in data.get("job_posts") or [] if clean(p).strip()],
                 created_by_id=getattr(actor, "id", None))
     if exam.audience == "branches":
         exam.audience_branches = list(data.get("branches") or [])
@@ -220,7 +227,7 @@ def create_exam(data, actor=None):
         if difficulty is not None and (not isinstance(difficulty, int) or not 1 <= difficulty <= 5):
             raise DomainError(_("第 %(n)d 个抽题规则：难度应为 1–5", n=i + 1), "invalid_difficulty",
                               field="sections")
-        category = (raw.get("category") or "").strip() or None
+        category = clean(raw.get("category")).strip() or None
         points_each = to_decimal(raw.get("points_each", 1), "points_each", minimum=Decimal("0.1"),
                                  maximum=Decimal(1000))
         used = drawn.setdefault(bank.id, set())
@@ -241,7 +248,7 @@ def create_exam(data, actor=None):
 def update_exam(exam, data, actor=None):
     """Change an exam's title, window, attempts allowed, review and publication. The paper itself
     (sections, points, pass mark) stays as members sat it; fix questions and regrade instead."""
-    title = (data.get("title") or "").strip()
+    title = clean(data.get("title")).strip()
     if not title or len(title) > 200:
         raise DomainError(_("请填写考试名称（不超过 200 个字符）"), "invalid_title", field="title")
     opens_at, closes_at = data.get("opens_at"), data.get("closes_at")
@@ -255,7 +262,7 @@ def update_exam(exam, data, actor=None):
     if data["review_when"] == "close" and not closes_at:
         raise DomainError(_("“考试结束后公布答案”需要设置结束时间"), "no_close_time", field="closes_at")
     changes = {}
-    for name, value in (("title", title), ("description", (data.get("description") or "").strip()),
+    for name, value in (("title", title), ("description", clean(data.get("description")).strip()),
                         ("opens_at", opens_at), ("closes_at", closes_at), ("max_attempts", max_attempts),
                         ("review", data["review"]), ("review_when", data["review_when"]),
                         ("is_published", bool(data.get("is_published")))):
@@ -531,7 +538,7 @@ def mark_answer(slot, score, actor, feedback=""):
     score = to_decimal(score, "score", minimum=Decimal(0), maximum=slot.points)
     attempt = lock_attempt(slot.attempt_id)
     slot.score, slot.needs_review = score, False
-    slot.marked_by_id, slot.marked_at, slot.feedback = actor.id, clock.now(), (feedback or "").strip()
+    slot.marked_by_id, slot.marked_at, slot.feedback = actor.id, clock.now(), clean(feedback).strip()[:2000]
     slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)).all()
     if attempt.state != "in_progress":
         _total(attempt, slots)

@@ -242,7 +242,7 @@ def new_bank():
             flash(_("题库「%(n)s」已存在", n=form.name.data), "error")
             return redirect(url_for("exams.banks"))
         bank = services.get_or_create_bank(form.name.data, actor=current_user)
-        bank.description = form.description.data or ""
+        bank.description = services.clean(form.description.data)
         db.session.commit()
         return redirect(url_for("exams.bank", bank_id=bank.id))
     flash(_("请填写题库名称"), "error")
@@ -287,9 +287,9 @@ def bank_template(fmt):
 def bank(bank_id):
     bank = db.get_or_404(QuestionBank, bank_id)
     stmt = select(Question).where(Question.bank_id == bank.id)
-    q = (request.args.get("q") or "").strip()
-    qtype = request.args.get("type") or ""
-    category = request.args.get("category") or ""
+    q = services.clean(request.args.get("q")).strip()
+    qtype = services.clean(request.args.get("type"))
+    category = services.clean(request.args.get("category"))
     if q:
         stmt = stmt.where(Question.stem.ilike(f"%{q}%"))
     if qtype:
@@ -427,7 +427,7 @@ def admin_exam(exam_id):
     form = ExtraTimeForm()
     if form.validate_on_submit():
         auth.require(auth.is_admin(current_user))
-        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        user = db.session.scalar(select(User).where(User.username == services.clean(form.username.data).strip()))
         if user is None:
             form.username.errors.append(_("找不到用户 %(u)s", u=form.username.data))
         else:
