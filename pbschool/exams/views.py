@@ -537,6 +537,13 @@ def statistics(exam_id):
     exam = _staff_exam(exam_id)
     attempts = [a for a in services.results_query(exam, current_user) if a.state != "in_progress"]
     rows = stats.question_stats(attempts)
+    if request.args.get("format") == "xlsx":
+        from pbschool.tabular import xlsx_bytes
+
+        header = ["题号", "题型", "题干", "作答次数", "难度系数%", "区分度", "选项分布"]
+        table = [[r["question"].id, str(r["question"].kind.label), r["question"].stem, r["n"], r["facility"],
+                  r["discrimination"], "；".join(f"{k}: {c}（{p}%）" for k, c, p in r["options"])] for r in rows]
+        return _xlsx_response(xlsx_bytes("试题分析", header, table), f"{exam.title}-试题分析.xlsx")
     return render_template("exams/statistics.html", exam=exam, rows=rows, n=len(attempts))
 
 

@@ -210,6 +210,8 @@ def test_results_by_branch_scope_export_and_statistics(client, auth, make, bank,
     assert len(rows) == 3 and rows[1][0] == "综采一队党支部"
     stats = client.get(f"/admin/exams/{exam.id}/statistics").get_data(as_text=True)
     assert "难度系数" in stats and "区分度" in stats
+    sheet = client.get(f"/admin/exams/{exam.id}/statistics?format=xlsx")
+    assert load_workbook(io.BytesIO(sheet.data)).active["E1"].value == "难度系数%"
     client.post("/logout")
     make.user("boss", role="admin")
     auth.login("boss")
