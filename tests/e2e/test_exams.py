@@ -246,3 +246,32 @@ def test_a_long_paper_opens_the_answer_card_on_demand_on_a_phone(live_server, pa
     assert page.locator(".question.current").get_attribute("id") == "q-15"
     assert page.locator("#answer-card").is_hidden()
     assert no_horizontal_scroll(page) and _fits(page)
+
+
+def test_the_exam_works_without_javascript(live_server, browser, login):
+    exam_id = _seed(live_server.app, questions=4)
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN",
+                                  java_script_enabled=False)
+    page = context.new_page()
+    try:
+        attempt_id = _start(page, live_server, login, exam_id)
+        assert page.locator(".question:visible").count() == 4  # all on one page without script
+        answers = _answers(live_server.app, attempt_id)
+        for qid, (qtype, value) in answers.items():
+            section = page.locator(f".question[data-qid='{qid}']")
+            if qtype == "single":
+                section.locator(f"input[value='{value}']").check()
+            elif qtype == "truefalse":
+                section.locator(f"input[value='{'true' if value else 'false'}']").check()
+            elif qtype == "multiple":
+                for key in value:
+                    section.locator(f"input[value='{key}']").check()
+            else:
+                for i, text in enumerate(value):
+                    section.locator("input[type=text]").nth(i).fill(text)
+        page.click("button[value=submit]")
+        page.wait_for_url("**/result")
+        assert "8.0" in page.locator("#score").inner_text()
+        assert no_horizontal_scroll(page) and _fits(page)
+    finally:
+        context.close()
