@@ -275,3 +275,21 @@ def test_the_exam_works_without_javascript(live_server, browser, login):
         assert no_horizontal_scroll(page) and _fits(page)
     finally:
         context.close()
+
+
+def test_countdown_warns_at_five_and_one_minute_and_submits_at_zero(live_server, page, login):
+    from playwright.sync_api import expect
+
+    exam_id = _seed(live_server.app, questions=4, time_limit=6 * 60)
+    page.clock.install()
+    _start(page, live_server, login, exam_id)
+    warning = page.locator("#time-warning")
+    assert warning.is_hidden()
+    page.clock.run_for("01:05")
+    expect(warning).to_have_text("距离交卷还有 5 分钟")
+    assert "low" in page.locator("#countdown").get_attribute("class")
+    page.clock.run_for("04:00")
+    expect(warning).to_contain_text("1 分钟")
+    page.clock.run_for("01:00")
+    page.wait_for_url("**/result")
+    assert "0.0" in page.locator("#score").inner_text()
