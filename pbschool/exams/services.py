@@ -662,8 +662,11 @@ def review(attempt, now=None, staff=False):
     from pbschool.exams.qtypes import cached_markdown, render_stem
 
     answers = answers_by_question(attempt.id)
+    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
+                               .options(selectinload(AttemptQuestion.question))
+                               .order_by(AttemptQuestion.position)).all()
     out = []
-    for slot in attempt.questions:
+    for slot in slots:
         question, kind = slot.question, slot.question.kind
         answer = answers.get(question.id)
         value = answer.value if answer is not None else None

@@ -195,14 +195,18 @@ def wrong_book():
             .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.attempt)
                      .selectinload(Attempt.exam))
             .order_by(Attempt.submitted_at.desc(), AttemptQuestion.position))
-    items, seen = [], set()
-    for slot in db.session.scalars(stmt):
+    items, seen, review_ok = [], set(), {}
+    slots = db.session.scalars(stmt).all()
+    answers = {(a.attempt_id, a.question_id): a.value for a in db.session.scalars(
+        select(Answer).where(Answer.attempt_id.in_({s.attempt_id for s in slots})))} if slots else {}
+    for slot in slots:
         attempt = slot.attempt
-        if slot.question_id in seen or not services.review_open(attempt):
+        if attempt.id not in review_ok:
+            review_ok[attempt.id] = services.review_open(attempt)
+        if slot.question_id in seen or not review_ok[attempt.id]:
             continue
         seen.add(slot.question_id)
-        answer = db.session.scalar(select(Answer.value).where(Answer.attempt_id == attempt.id,
-                                                              Answer.question_id == slot.question_id))
+        answer = answers.get((attempt.id, slot.question_id))
         q = slot.question
         items.append({"exam": attempt.exam, "stem_html": render_stem(q), "type_label": q.kind.label,
                       "options": q.kind.render_options(q, None),
@@ -578,11 +582,11 @@ def marking(exam_id):
         .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.attempt)
                  .selectinload(Attempt.user))
         .order_by(AttemptQuestion.question_id, Attempt.id)).all()
+    answers = {(a.attempt_id, a.question_id): a.value for a in db.session.scalars(
+        select(Answer).where(Answer.attempt_id.in_({s.attempt_id for s in slots})))} if slots else {}
     groups = {}
     for slot in slots:
-        value = db.session.scalar(select(Answer.value).where(Answer.attempt_id == slot.attempt_id,
-                                                             Answer.question_id == slot.question_id))
-        groups.setdefault(slot.question, []).append((slot, value))
+        groups.setdefault(slot.question, []).append((slot, answers.get((slot.attempt_id, slot.question_id))))
     return render_template("exams/marking.html", exam=exam, groups=groups, form=form,
                            hide_names=request.args.get("hide") == "1", render_stem=render_stem)
 
