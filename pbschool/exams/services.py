@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -621,10 +621,6 @@ def bulk_close_overdue_for(user, now=None):
         submit_attempt(db.session.get(Attempt, attempt_id), auto=True, now=now)
     return len(ids)
 
-
-def deactivate_question(question, actor=None):
-    db.session.execute(update(Question).where(Question.id == question.id).values(is_active=False))
-    audit(actor, "question.deactivate", question, question.stem[:60])
 
 
 # -- what the member is shown ----------------------------------------------------------------
