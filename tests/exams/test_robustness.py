@@ -65,3 +65,18 @@ def test_nul_bytes_through_the_api_are_harmless(api, make, bank, pinned):
         assert api.put(f"/attempts/{started['attempt_id']}/answers/{q['id']}", json={"answer": value}) \
             .status_code in (200, 400)
     assert api.post(f"/attempts/{started['attempt_id']}/submit").status_code == 200
+
+
+def test_pages_render_in_english_too(client, auth, make, bank, pinned):
+    exam = make_exam(bank)
+    member = make.user("liuzq")
+    attempt = services.start_attempt(exam, member)
+    db.session.commit()
+    auth.login("liuzq")
+    client.get("/lang/en")
+    for path in ["/exams", f"/exams/{exam.id}", f"/attempts/{attempt.id}", "/exams/wrong-answers", "/"]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert '<html lang="en">' in response.get_data(as_text=True)
+    client.post(f"/attempts/{attempt.id}/submit", data={"action": "submit"})
+    assert client.get(f"/attempts/{attempt.id}/result").status_code == 200
