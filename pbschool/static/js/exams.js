@@ -104,7 +104,16 @@
         response.json().then(function () { timeUp(); }, function () { timeUp(); });
         return;
       }
-      if (response.status >= 500 || response.status === 429 || response.status === 401) { retry(qid, value); return; }
+      if (response.status === 401 || response.status === 403) {
+        // Logged out (another device, or the session ended): keep the answer and say what to do.
+        if (!(qid in pending)) pending[qid] = value;
+        setState("retry");
+        warningEl.textContent = T.logged_out;
+        warningEl.hidden = false;
+        setTimeout(flush, 15000);
+        return;
+      }
+      if (response.status >= 500 || response.status === 429) { retry(qid, value); return; }
       response.json().then(function (body) { showError(qid, body.error && body.error.message); },
                            function () {});
       flush();
@@ -256,6 +265,7 @@
     if (!finished && (inflight || Object.keys(pending).length)) { event.preventDefault(); event.returnValue = ""; }
   });
   window.addEventListener("online", flush);
+  window.addEventListener("focus", flush);
 
   layout();
   setState("saved");
