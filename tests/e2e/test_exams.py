@@ -125,7 +125,10 @@ def test_submit_confirmation_names_the_unanswered_count(live_server, page, login
 
     page.once("dialog", dismiss)
     page.click("#submit-exam")
-    page.wait_for_timeout(200)
+    for _ in range(50):
+        if messages:
+            break
+        page.wait_for_timeout(100)
     assert messages and "还有 4 道题未作答" in messages[0]
     assert "/attempts/" in page.url and not page.url.endswith("/result")
 
