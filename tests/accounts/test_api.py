@@ -138,3 +138,10 @@ def test_openapi_document_lists_the_contract(client):
     assert "post" in doc["paths"]["/tokens"] and "get" in doc["paths"]["/me"]
     assert doc["paths"]["/me"]["get"]["security"] == [{"bearer": []}]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_nul_bytes_are_a_400_everywhere(client, make):
+    make.user("liuzq")
+    assert client.post("/api/v1/tokens", json={"username": "liu\x00zq", "password": "x" * 9}).status_code == 400
+    assert client.post("/login", data={"username": "liu\x00zq", "password": "x"}).status_code == 400
+    assert client.get("/login?next=/\x00").status_code == 400

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -67,8 +68,9 @@ def gunicorn(env, workers=None, threads=4):
            "PBSCHOOL_ACCESS_LOG": "/dev/null"}
     if workers:
         env["WEB_CONCURRENCY"] = str(workers)
+    log = tempfile.NamedTemporaryFile("w+", prefix="gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],  # noqa: S603
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -78,7 +80,7 @@ def gunicorn(env, workers=None, threads=4):
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + proc.stderr.read()[-2000:]) from None
+                raise RuntimeError("gunicorn exited: " + Path(log.name).read_text()[-2000:]) from None
             time.sleep(0.3)
     else:
         raise RuntimeError("gunicorn did not come up in 60 s")
@@ -90,6 +92,9 @@ def gunicorn(env, workers=None, threads=4):
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        errors = [line for line in Path(log.name).read_text().splitlines() if "[ERROR]" in line]
+        if errors:
+            print(f"gunicorn logged {len(errors)} error line(s), e.g. {errors[0][:200]} (log: {log.name})")
 
 
 def wrk(url, seconds=10, connections=32, threads=2, script=None, env=None):
