@@ -48,3 +48,31 @@ def test_upgrade_to_head_matches_the_models(empty_database_url, tmp_path):
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()
+
+
+def test_the_migrated_ledger_refuses_updates_and_deletes_on_postgresql(empty_database_url, tmp_path, backend):
+    if backend != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    from sqlalchemy.exc import DBAPIError
+
+    from pbschool.accounts.models import User
+    from pbschool.points import services as points
+    from tests.factories import Factory
+
+    app = create_app(make_test_config(tmp_path, empty_database_url))
+    with app.app_context():
+        upgrade()
+        member = Factory().user("liuzq")
+        entry = points.record_event(db.session.get(User, member.id), "meeting_attended", "meeting:1:user:1")
+        entry_id, entry_points = entry.id, entry.points
+        db.session.commit()
+        db.session.close()  # hold no lock that TRUNCATE would wait for
+        for statement in (f"UPDATE ledger_entry SET points = 99 WHERE id = {entry_id}",
+                          f"DELETE FROM ledger_entry WHERE id = {entry_id}", "TRUNCATE ledger_entry CASCADE"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                with db.engine.begin() as conn:
+                    conn.execute(text(statement))
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT points FROM ledger_entry")).scalar() == entry_points
+        downgrade(revision="base")
+        db.engine.dispose()
