@@ -86,6 +86,7 @@ def page(browser, request):
                                   device_scale_factor=2, is_mobile=True, has_touch=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
+    _retry_screenshots(page)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
@@ -94,6 +95,25 @@ def page(browser, request):
     except Exception:  # noqa: S110  (a screenshot is a courtesy; the test result stands)
         pass
     context.close()
+
+
+def _retry_screenshots(page):
+    """Headless Chromium on a loaded machine now and then answers "Unable to capture screenshot";
+    a second try a moment later works. Screenshots are for people to look at, not assertions."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    take = page.screenshot
+
+    def screenshot(*args, **kwargs):
+        for attempt in range(3):
+            try:
+                return take(*args, **kwargs)
+            except PlaywrightError:
+                if attempt == 2 or page.is_closed():
+                    raise
+                page.wait_for_timeout(500)
+
+    page.screenshot = screenshot
 
 
 def no_horizontal_scroll(page):
