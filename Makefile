@@ -35,6 +35,7 @@ bench: $(STAMP) $(MO)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r pbschool --severity-level high
 
 # Re-extract every translatable string and merge it into the English catalogue.
 extract-messages: $(STAMP)
