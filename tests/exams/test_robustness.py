@@ -58,7 +58,7 @@ def test_nul_bytes_through_the_api_are_harmless(api, make, bank, pinned):
     body = {"title": "考\u0000试", "time_limit_seconds": 600, "max_attempts": 1, "pass_score": 60,
             "points_on_pass": 1, "audience": "branches", "branches": ["\u0000"], "job_posts": ["\u0000"],
             "sections": [{"bank": "题\u0000库", "category": "\u0000", "count": 1, "points_each": 1}]}
-    assert api.post("/exams", json=body).status_code == 404
+    assert api.post("/exams", json=body).status_code == 400  # NUL is refused before any feature sees it
     started = api.post(f"/exams/{exam.id}/attempts").get_json()
     for q in started["questions"]:
         value = {"blank": ["\u0000"] * q.get("blanks", 1)}.get(q["type"], "\u0000")
