@@ -15,6 +15,11 @@ def domain_errors(command):
             return command(*args, **kwargs)
         except DomainError as exc:
             db.session.rollback()
+            rows = getattr(exc, "errors", None)  # an import refused whole names every bad row
+            if rows:
+                for error in rows:
+                    click.echo(f"row {error.row}: {error.message}", err=True)
+                raise click.ClickException(f"{len(rows)} bad row(s); nothing was imported") from exc
             raise click.ClickException(str(exc.message)) from exc
 
     return wrapped

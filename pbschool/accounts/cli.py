@@ -5,7 +5,7 @@ import click
 from flask.cli import with_appcontext
 
 from pbschool.accounts import services
-from pbschool.accounts.importer import ImportRefused, import_users, safe_stem
+from pbschool.accounts.importer import import_users, safe_stem
 from pbschool.cli_support import domain_errors
 from pbschool.extensions import db
 
@@ -45,13 +45,7 @@ def add_user(username, name, role, branch_code, job_post, password_stdin):
 @domain_errors
 def import_command(file, result_path):
     """Add or update users from a .csv or .xlsx file; all rows or none."""
-    try:
-        result = import_users(file.read_bytes(), file.name)
-    except ImportRefused as exc:
-        for error in exc.errors:
-            click.echo(f"row {error.row}: {error.message}", err=True)
-        raise click.ClickException(f"{len(exc.errors)} bad row(s) in {file.name}; nothing was imported") \
-            from exc
+    result = import_users(file.read_bytes(), file.name)
     db.session.commit()
     click.echo(f"created {len(result.created)}, updated {len(result.updated)}, "
                f"unchanged {len(result.unchanged)}")
