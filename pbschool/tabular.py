@@ -4,6 +4,7 @@ as Excel in China saves it) and .xlsx. Shared by member import, question import 
 import csv
 import io
 import zipfile
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
@@ -11,6 +12,40 @@ from pbschool.errors import DomainError
 
 MAX_ROWS = 20000
 MAX_XLSX_UNCOMPRESSED = 50 * 1024 * 1024  # an .xlsx that inflates past this is refused (zip bomb)
+
+
+@dataclass
+class RowError:
+    row: int
+    message: str
+
+class ImportRefused(DomainError):
+    """The file has bad rows; none was imported."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        lines = "; ".join(f"第 {e.row} 行：{e.message}" for e in errors[:20])
+        more = f"（另有 {len(errors) - 20} 处错误）" if len(errors) > 20 else ""
+        super().__init__(_("导入被拒绝，没有任何数据被导入。") + lines + more, "import_refused")
+
+
+def import_upload(field, do_import):
+    """Run ``do_import(bytes, filename)`` on an uploaded file for a form page.
+
+    Returns (result, bad rows): a file refused whole gives its rows; any other refusal is shown
+    next to the upload ``field``. On refusal the session is rolled back; on success the caller commits."""
+    from pbschool.extensions import db
+
+    upload = field.data
+    try:
+        return do_import(upload.read(), upload.filename or ""), None
+    except ImportRefused as exc:
+        db.session.rollback()
+        return None, exc.errors
+    except DomainError as exc:
+        db.session.rollback()
+        field.errors.append(exc.message)
+        return None, None
 
 
 def _decode(data):

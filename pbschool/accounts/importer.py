@@ -10,7 +10,7 @@ from pbschool.accounts import services
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError
 from pbschool.extensions import db
-from pbschool.tabular import map_header, read_table
+from pbschool.tabular import ImportRefused, RowError, map_header, read_table
 
 COLUMNS = {
     "username": ("username", "用户名", "账号"),
@@ -21,22 +21,6 @@ COLUMNS = {
     "password": ("password", "密码"),
 }
 REQUIRED = ("username", "name")
-
-
-@dataclass
-class RowError:
-    row: int
-    message: str
-
-
-class ImportRefused(DomainError):
-    """The file has bad rows; none was imported."""
-
-    def __init__(self, errors):
-        self.errors = errors
-        lines = "; ".join(f"第 {e.row} 行：{e.message}" for e in errors[:20])
-        more = f"（另有 {len(errors) - 20} 处错误）" if len(errors) > 20 else ""
-        super().__init__(_("导入被拒绝，没有任何数据被导入。") + lines + more, "import_refused")
 
 
 @dataclass

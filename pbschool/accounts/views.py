@@ -19,10 +19,11 @@ from pbschool.accounts.forms import (
     LoginForm,
     UserForm,
 )
-from pbschool.accounts.importer import ImportRefused, import_users
+from pbschool.accounts.importer import import_users
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError
 from pbschool.extensions import db, limiter
+from pbschool.tabular import import_upload
 
 PAGE_SIZE = 50
 
@@ -251,16 +252,8 @@ def import_users_page():
     result = errors = None
     result_token = None
     if form.validate_on_submit():
-        upload = form.file.data
-        try:
-            result = import_users(upload.read(), upload.filename or "", actor=current_user)
-        except ImportRefused as exc:
-            db.session.rollback()
-            errors = exc.errors
-        except DomainError as exc:
-            db.session.rollback()
-            form.file.errors.append(exc.message)
-        else:
+        result, errors = import_upload(form.file, lambda data, name: import_users(data, name, actor=current_user))
+        if result is not None:
             db.session.commit()
             if result.passwords:
                 result_token = secrets.token_urlsafe(16)

@@ -5,14 +5,13 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from pbschool.accounts.importer import ImportRefused, RowError
 from pbschool.accounts.services import audit
 from pbschool.errors import DomainError
 from pbschool.exams import services
 from pbschool.exams.models import Question
 from pbschool.exams.qtypes import LETTERS, get_type, prerender
 from pbschool.extensions import db
-from pbschool.tabular import map_header, read_table, xlsx_bytes
+from pbschool.tabular import ImportRefused, RowError, map_header, read_table, xlsx_bytes
 
 COLUMNS = {
     "type": ("type", "题型"),

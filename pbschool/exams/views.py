@@ -14,7 +14,6 @@ from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
 from pbschool import auth, clock
-from pbschool.accounts.importer import ImportRefused
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError
 from pbschool.exams import bp, services, stats
@@ -31,6 +30,7 @@ from pbschool.exams.importer import export_xlsx, import_bank_file, template_csv,
 from pbschool.exams.models import Answer, Attempt, AttemptQuestion, Exam, Question, QuestionBank
 from pbschool.exams.qtypes import LETTERS, all_types, render_stem
 from pbschool.extensions import db
+from pbschool.tabular import import_upload
 
 PAGE_SIZE = 50
 
@@ -261,16 +261,9 @@ def import_bank():
         form.bank.data = request.args["bank"]
     result = errors = None
     if form.validate_on_submit():
-        upload = form.file.data
-        try:
-            result = import_bank_file(upload.read(), upload.filename or "", form.bank.data, actor=current_user)
-        except ImportRefused as exc:
-            db.session.rollback()
-            errors = exc.errors
-        except DomainError as exc:
-            db.session.rollback()
-            form.file.errors.append(exc.message)
-        else:
+        result, errors = import_upload(form.file, lambda data, name: import_bank_file(
+            data, name, form.bank.data, actor=current_user))
+        if result is not None:
             db.session.commit()
     return render_template("exams/bank_import.html", form=form, result=result, errors=errors)
 

@@ -4,10 +4,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from pbschool.accounts.importer import ImportRefused
 from pbschool.exams.importer import export_xlsx, import_bank_file, template_csv, template_xlsx
 from pbschool.exams.models import Question, QuestionBank
 from pbschool.extensions import db
+from pbschool.tabular import ImportRefused
 
 GOOD = """题型,题干,选项A,选项B,选项C,选项D,答案,分值,难度,分类,解析
 单选,党的根本宗旨是？,为人民服务,发展经济,改革,开放,A,2,2,党章,总纲
