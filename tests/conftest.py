@@ -6,26 +6,18 @@ between tests). Without the variable the PostgreSQL runs are reported as skipped
 """
 
 import os
-import uuid
 
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from pbschool import clock, create_app
 from pbschool.extensions import db
 from tests import factories
+from tests.databases import scratch_postgres
 
 PG_URL = os.environ.get("PBSCHOOL_TEST_DATABASE_URL")
-
-
-def _sqlalchemy_pg_url(url):
-    u = make_url(url)
-    if u.drivername in ("postgresql", "postgres"):
-        u = u.set(drivername="postgresql+psycopg")
-    return u
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +25,8 @@ def pg_database():
     """A PostgreSQL database created for this test run, dropped at its end."""
     if not PG_URL:
         pytest.skip("PostgreSQL: PBSCHOOL_TEST_DATABASE_URL is not set")
-    admin_url = _sqlalchemy_pg_url(PG_URL)
-    name = f"pbschool_test_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    with scratch_postgres(PG_URL) as url:
+        yield url
 
 
 _pg_schema_ready = set()

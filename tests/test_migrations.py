@@ -1,17 +1,17 @@
 """Migrations are the only way the schema is made: upgrading an empty database to head must give
 exactly what the models describe, on SQLite and on PostgreSQL."""
 
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from pbschool import create_app
 from pbschool.extensions import db
-from tests.conftest import PG_URL, _sqlalchemy_pg_url, make_test_config
+from tests.conftest import PG_URL, make_test_config
+from tests.databases import scratch_postgres
 
 
 @pytest.fixture
@@ -21,15 +21,8 @@ def empty_database_url(backend, tmp_path):
         return
     if not PG_URL:
         pytest.skip("PostgreSQL: PBSCHOOL_TEST_DATABASE_URL is not set")
-    admin = _sqlalchemy_pg_url(PG_URL)
-    name = f"pbschool_migrate_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    with scratch_postgres(PG_URL, "pbschool_migrate") as url:
+        yield url
 
 
 def _differences(app):

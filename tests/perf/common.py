@@ -10,12 +10,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests.databases import scratch_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,17 +38,8 @@ def free_port():
 @contextmanager
 def scratch_database():
     """A new PostgreSQL database for one benchmark run; dropped afterwards."""
-    admin = make_url(ADMIN_URL).set(drivername="postgresql+psycopg")
-    name = f"pbschool_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with scratch_postgres(ADMIN_URL, "pbschool_bench") as url:
+        yield url
 
 
 def app_env(database_url, instance_dir):
