@@ -45,6 +45,22 @@ def _fits(page):
     return page.evaluate("document.documentElement.scrollWidth") <= 375
 
 
+def _give(section, qtype, value):
+    """Answer one question on the page the way a member would: tick, or type into each blank."""
+    if qtype == "single":
+        section.locator(f"input[value='{value}']").check()
+    elif qtype == "truefalse":
+        section.locator(f"input[value='{'true' if value else 'false'}']").check()
+    elif qtype == "multiple":
+        for key in value:
+            section.locator(f"input[value='{key}']").check()
+    elif qtype == "blank":
+        inputs = section.locator("input[type=text]")
+        for i, text in enumerate(value):
+            inputs.nth(i).fill(text)
+        inputs.nth(0).dispatch_event("change")
+
+
 def _saved(page):
     from playwright.sync_api import expect
 
@@ -80,18 +96,7 @@ def test_member_sits_a_ten_question_exam_and_sees_the_score(live_server, page, l
         section = page.locator(".question.current")
         qid = int(section.get_attribute("data-qid"))
         qtype, value = answers[qid]
-        if qtype in ("single",):
-            section.locator(f"input[value='{value}']").check()
-        elif qtype == "truefalse":
-            section.locator(f"input[value='{'true' if value else 'false'}']").check()
-        elif qtype == "multiple":
-            for key in value:
-                section.locator(f"input[value='{key}']").check()
-        elif qtype == "blank":
-            inputs = section.locator("input[type=text]")
-            for i, text in enumerate(value):
-                inputs.nth(i).fill(text)
-            inputs.nth(0).dispatch_event("change")
+        _give(section, qtype, value)
         if index < 9:
             section.locator("button.next").click()
     _saved(page)
@@ -140,16 +145,7 @@ def test_time_runs_out_with_the_page_closed_and_the_sweep_grades_it(live_server,
     section = page.locator(".question.current")
     qid = int(section.get_attribute("data-qid"))
     qtype, value = answers[qid]
-    if qtype == "single":
-        section.locator(f"input[value='{value}']").check()
-    elif qtype == "truefalse":
-        section.locator(f"input[value='{'true' if value else 'false'}']").check()
-    elif qtype == "multiple":
-        for key in value:
-            section.locator(f"input[value='{key}']").check()
-    else:
-        section.locator("input[type=text]").first.fill(value[0])
-        section.locator("input[type=text]").first.dispatch_event("change")
+    _give(section, qtype, value)
     _saved(page)
     page.close()
 
@@ -262,16 +258,7 @@ def test_the_exam_works_without_javascript(live_server, browser, login):
         answers = _answers(live_server.app, attempt_id)
         for qid, (qtype, value) in answers.items():
             section = page.locator(f".question[data-qid='{qid}']")
-            if qtype == "single":
-                section.locator(f"input[value='{value}']").check()
-            elif qtype == "truefalse":
-                section.locator(f"input[value='{'true' if value else 'false'}']").check()
-            elif qtype == "multiple":
-                for key in value:
-                    section.locator(f"input[value='{key}']").check()
-            else:
-                for i, text in enumerate(value):
-                    section.locator("input[type=text]").nth(i).fill(text)
+            _give(section, qtype, value)
         page.click("button[value=submit]")
         page.wait_for_url("**/result")
         assert "8.0" in page.locator("#score").inner_text()
