@@ -32,8 +32,14 @@ def init_command():
 @with_appcontext
 def demo_command():
     """Load the demo organisation and content/ (idempotent) and print the demo logins."""
+    from flask import current_app
+
     from pbschool import demo
 
+    # The demo users share one published password: never on a production server by accident.
+    if current_app.config.get("PBSCHOOL_ENV") == "production" and not current_app.config.get("DEMO_MODE"):
+        raise click.ClickException("refusing to load the demo users (known password) in production; "
+                                   "set PBSCHOOL_DEMO=1 for a demo server")
     for line in demo.load():
         click.echo(line)
 
