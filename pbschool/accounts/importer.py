@@ -134,6 +134,7 @@ def import_users(data, filename, actor=None):
         if values["password"]:
             user.password_hash = next(hashes)
             user.rotate_session_nonce()
+            services.revoke_tokens(user)  # as a reset does: the old password's API tokens go too
             changed = True
         (result.updated if changed else result.unchanged).append(values["username"])
     db.session.flush()
