@@ -398,3 +398,12 @@ def test_production_cookies_are_secure_httponly_and_samesite_lax(app_factory, mo
         assert "secure" in attributes, name
         assert "httponly" in attributes, name
         assert "samesite=lax" in attributes, name
+
+
+def test_a_password_set_by_import_also_revokes_the_members_api_tokens(api, make):
+    user = make.user("liuzq")
+    api.token("liuzq")
+    assert api.get("/me").status_code == 200
+    _import_sets_a_new_password(None, None, make, user)
+    assert api.get("/me").status_code == 401
+    assert api.token("liuzq", NEW_PASSWORD).get("/me").status_code == 200
