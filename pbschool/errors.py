@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -84,6 +84,9 @@ def _database_down(exc):
     if wants_json():
         response, status = json_error(503, code, str(message))
     else:
+        # The page must not ask the database who is logged in (it would fail again, as a 500):
+        # it is shown as to a visitor.
+        g._login_user = current_app.login_manager.anonymous_user()
         response, status = render_template("errors/error.html", status=503, message=message), 503
     return response, status, {"Retry-After": "5"}
 
