@@ -6,13 +6,14 @@ records the endpoint in the OpenAPI document served at /api/v1/openapi.json.
 
 import re
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy.exc import OperationalError
 from wtforms import ValidationError
 
 from pbschool import clock
-from pbschool.errors import DomainError
+from pbschool.errors import DomainError, database_down
 from pbschool.extensions import db
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -135,7 +136,11 @@ def authenticate():
 def commit_request(response):
     """One commit per request: services flush, the request commits (or the handler rolls back)."""
     if response.status_code < 400:
-        db.session.commit()
+        try:
+            db.session.commit()
+        except OperationalError as exc:
+            # The database went away at the commit: a 503 the client retries, as for any outage (not a 500).
+            return current_app.make_response(database_down(exc))
     else:
         db.session.rollback()
     return response

@@ -77,7 +77,7 @@ def _domain_error(exc):
     return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
 
 
-def _database_down(exc):
+def database_down(exc):
     log.warning("database unavailable: %s", exc.__class__.__name__)
     db.session.rollback()
     code, message = HTTP_CODES[503]
@@ -104,5 +104,5 @@ def _unexpected(exc):
 def register(app):
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
-    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(OperationalError, database_down)
     app.register_error_handler(Exception, _unexpected)
