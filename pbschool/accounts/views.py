@@ -43,6 +43,23 @@ def _safe_next(target):
     return url_for("web.home")
 
 
+# What a user whose password an admin set or generated may open before choosing their own.
+_OPEN_BEFORE_OWN_PASSWORD = {"accounts.change_password", "accounts.logout", "web.set_language", "web.healthz",
+                             "static"}
+
+
+@bp.before_app_request
+def _own_password_first():
+    """An initial or reset password opens only the page that replaces it: it must not become the
+    long-term password by the member clicking past the change (ASVS 5.0, V6.4.1)."""
+    if request.endpoint in _OPEN_BEFORE_OWN_PASSWORD or request.blueprint == "api":
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        flash(_("请先设置您自己的密码"), "warning")
+        return redirect(url_for("accounts.change_password"))
+    return None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_LIMITS_ACCOUNT"], key_func=_account_key, methods=["POST"],
                deduct_when=_failed)
