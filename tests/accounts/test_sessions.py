@@ -254,9 +254,14 @@ def test_an_admin_reset_gives_a_policy_conforming_password_that_must_be_replaced
     assert not logged_in(member) and login(member, "liuzq", PASSWORD).status_code == 200
     response = login(member, "liuzq", generated)
     assert response.headers["Location"] == "/account/password"
+    # Clicking past the change does not work: the generated password must not become the long-term one.
+    for page in ("/", "/courses", "/admin/users", "/no/such/page"):
+        skipped = member.get(page)
+        assert skipped.status_code == 302 and skipped.headers["Location"] == "/account/password", page
     assert change_password(member, "Ab3-xyz", current=generated).status_code == 200
     assert change_password(member, NEW_PASSWORD, current=generated).status_code == 302
     assert db.session.get(User, user.id).must_change_password is False
+    assert logged_in(member)
 
 
 @pytest.mark.parametrize("common", ["correct-horse-battery-staple-" * 3, "共产党员先锋模范作用" * 3])
