@@ -65,6 +65,13 @@ def load(instance_path):
         "MEDIA_DIR": os.environ.get("PBSCHOOL_MEDIA_DIR") or str(Path(instance_path) / "media"),
         "MAX_UPLOAD_MB": max_upload_mb,
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
+        # Request bodies other than media uploads: member/question imports, and every other form or JSON.
+        "MAX_IMPORT_MB": _int("PBSCHOOL_MAX_IMPORT_MB", 10),
+        "MAX_FORM_KB": _int("PBSCHOOL_MAX_FORM_KB", 2048),
+        # Sum of one person's uploads (admins exempt); 0 turns the quota off.
+        "UPLOAD_QUOTA_MB": _int("PBSCHOOL_UPLOAD_QUOTA_MB", 2048),
+        # e.g. "/_media/": media is sent by nginx from an internal location after our permission check.
+        "X_ACCEL_PREFIX": os.environ.get("PBSCHOOL_X_ACCEL_PREFIX", ""),
         "EXAM_GRACE_SECONDS": _int("PBSCHOOL_EXAM_GRACE_SECONDS", 5),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

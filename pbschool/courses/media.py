@@ -3,12 +3,19 @@
 import hashlib
 import os
 import secrets
+import unicodedata
 from pathlib import Path
+from urllib.parse import quote
 
-from flask import current_app
+from flask import Response, current_app, request
 from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from pbschool import auth
+from pbschool.accounts.models import User
 from pbschool.accounts.services import audit
 from pbschool.courses.models import MediaFile
 from pbschool.errors import DomainError
@@ -32,6 +39,11 @@ TYPES = {
 }
 ACCEPT = ",".join(sorted(TYPES))
 CHUNK = 1024 * 1024
+MB = 1024 * 1024
+#: Room for the multipart boundaries, part headers and CSRF token around an uploaded file.
+FORM_OVERHEAD = 64 * 1024
+#: Endpoints whose request body may be a file; every other request gets the small form limit.
+BODY_LIMITS = {"courses.upload": "media", "accounts.import_users_page": "import", "exams.import_bank": "import"}
 
 
 def media_dir():
@@ -41,7 +53,69 @@ def media_dir():
 
 
 def max_bytes():
-    return int(current_app.config.get("MAX_UPLOAD_MB", 512)) * 1024 * 1024
+    return int(current_app.config.get("MAX_UPLOAD_MB", 512)) * MB
+
+
+def body_limit(endpoint):
+    """The largest request body ``endpoint`` accepts, never above MAX_CONTENT_LENGTH."""
+    kind = BODY_LIMITS.get(endpoint)
+    if kind == "media":
+        limit = max_bytes() + FORM_OVERHEAD
+    elif kind == "import":
+        limit = int(current_app.config.get("MAX_IMPORT_MB", 10)) * MB + FORM_OVERHEAD
+    else:
+        limit = int(current_app.config.get("MAX_FORM_KB", 2048)) * 1024
+    ceiling = current_app.config.get("MAX_CONTENT_LENGTH")
+    return min(limit, ceiling) if ceiling else limit
+
+
+def limit_request_body():
+    """Before any code reads the body: set this request's limit, and refuse a body declared too large.
+
+    Werkzeug then cuts a chunked body (no Content-Length) off at the same limit while it streams.
+    A media upload that the Content-Length already shows to be over the uploader's quota is refused
+    here too, so nobody waits for a gigabyte to arrive only to be told no."""
+    multipart = request.mimetype == "multipart/form-data"
+    limit = body_limit(request.endpoint) if multipart else body_limit(None)  # only multipart carries files
+    request.max_content_length = limit
+    length = request.content_length
+    if length is None:
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if chunked and request.environ.get("wsgi.input_terminated") and not multipart:
+            # Streamed without a length: werkzeug's read() would quietly stop at the limit and hand
+            # the form a truncated body, so read it here (at most the small form limit) and refuse
+            # one that goes on past it.
+            request.get_data(cache=True)
+            if getattr(request.stream, "is_exhausted", False):
+                request.stream.read(1)  # raises RequestEntityTooLarge
+        return
+    if length > limit:
+        raise RequestEntityTooLarge()
+    if BODY_LIMITS.get(request.endpoint) == "media" and current_user.is_authenticated:
+        quota = quota_bytes(current_user)
+        if quota is not None:
+            used = used_bytes(current_user)
+            if used + length - FORM_OVERHEAD > quota:
+                raise _over_quota(used, quota)
+
+
+def quota_bytes(uploader):
+    """The uploader's quota in bytes, or None: admins, content sync and a quota of 0 are unlimited."""
+    quota = int(current_app.config.get("UPLOAD_QUOTA_MB", 2048))
+    if uploader is None or quota <= 0 or auth.is_admin(uploader):
+        return None
+    return quota * MB
+
+
+def used_bytes(uploader):
+    return db.session.scalar(select(func.coalesce(func.sum(MediaFile.size), 0))
+                             .where(MediaFile.uploader_id == uploader.id))
+
+
+def _over_quota(used, quota):
+    return DomainError(_("上传空间不足：您已使用 %(used)s MB，个人上传配额为 %(quota)d MB，本文件放不下。"
+                         "请删除不再需要的文件，或请管理员调整配额",
+                         used=f"{used / MB:.1f}", quota=quota // MB), "quota_exceeded", 413, field="file")
 
 
 def sniff(head, filename):
@@ -66,14 +140,18 @@ def _store(stream, filename, uploader, lesson):
     digest = hashlib.sha256()
     size = 0
     limit = max_bytes()
+    quota = quota_bytes(uploader)
+    used = used_bytes(uploader) if quota is not None else 0
     try:
         with open(partial, "wb") as out:
             chunk = head
             while chunk:
                 size += len(chunk)
                 if size > limit:
-                    raise DomainError(_("文件超过 %(n)d MB 的上限", n=limit // (1024 * 1024)), "too_large", 413,
+                    raise DomainError(_("文件超过 %(n)d MB 的上限", n=limit // MB), "too_large", 413,
                                       field="file")
+                if quota is not None and used + size > quota:
+                    raise _over_quota(used, quota)
                 digest.update(chunk)
                 out.write(chunk)
                 chunk = stream.read(CHUNK)
@@ -81,12 +159,23 @@ def _store(stream, filename, uploader, lesson):
     finally:
         if partial.exists():
             partial.unlink()
-    name = os.path.basename((filename or "").replace("\\", "/"))[-255:] or stored_name
-    media = MediaFile(kind=kind, mimetype=mimetype, original_name=name, stored_name=stored_name, size=size,
-                      sha256=digest.hexdigest(), uploader_id=getattr(uploader, "id", None),
-                      lesson_id=getattr(lesson, "id", None))
-    db.session.add(media)
-    db.session.flush()
+    try:
+        if quota is not None:
+            # Parallel uploads by one person: the row lock makes the second wait for the first to
+            # commit, so its sum (a new statement) counts the first file too.
+            db.session.execute(select(User.id).where(User.id == uploader.id).with_for_update())
+            used = used_bytes(uploader)
+            if used + size > quota:
+                raise _over_quota(used, quota)
+        name = os.path.basename((filename or "").replace("\\", "/"))[-255:] or stored_name
+        media = MediaFile(kind=kind, mimetype=mimetype, original_name=name, stored_name=stored_name, size=size,
+                          sha256=digest.hexdigest(), uploader_id=getattr(uploader, "id", None),
+                          lesson_id=getattr(lesson, "id", None))
+        db.session.add(media)
+        db.session.flush()
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     audit(uploader, "media.uploaded", media, name, kind=kind, size=size, lesson=getattr(lesson, "id", None))
     return media
 
@@ -110,6 +199,38 @@ def import_path(path, lesson, uploader=None):
 
 def path_of(media):
     return media_dir() / media.stored_name
+
+
+def discard(media):
+    """Remove the stored file of an upload whose transaction did not commit."""
+    path_of(media).unlink(missing_ok=True)
+
+
+def content_disposition(name, as_attachment):
+    """``inline``/``attachment`` with the original name, RFC 5987 encoded when it is not ASCII (as send_file)."""
+    headers = Headers()
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        names = {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")}
+    else:
+        names = {"filename": name}
+    headers.set("Content-Disposition", "attachment" if as_attachment else "inline", **names)
+    return headers["Content-Disposition"]
+
+
+def accel_response(media, as_attachment):
+    """An empty reply telling nginx to send the file itself (X-Accel-Redirect), with Range support.
+
+    Only ever built after the permission check; the prefix names an ``internal`` nginx location."""
+    prefix = current_app.config.get("X_ACCEL_PREFIX") or ""
+    response = Response(b"", mimetype=media.mimetype)
+    response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + media.stored_name
+    response.headers["Content-Disposition"] = content_disposition(media.original_name, as_attachment)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def delete(media, actor=None):

@@ -194,6 +194,8 @@ def media_file(token):
     if not path.exists():
         abort(404)
     download = item.kind == "pdf" or request.args.get("download") == "1"
+    if current_app.config.get("X_ACCEL_PREFIX"):
+        return media.accel_response(item, download)
     response = send_file(path, mimetype=item.mimetype, conditional=True, as_attachment=download,
                          download_name=item.original_name, max_age=3600)
     response.headers["Cache-Control"] = "private, max-age=3600"
@@ -302,6 +304,13 @@ def preview():
     return Response(str(render_markdown(source)), mimetype="text/html")
 
 
+@bp.record_once
+def _limit_bodies_first(state):
+    # First of all before-request functions: CSRFProtect and the NUL check read the form, and
+    # the body limit must be set (and a too-large Content-Length refused) before anything does.
+    state.app.before_request_funcs.setdefault(None, []).insert(0, media.limit_request_body)
+
+
 @bp.route("/teach/lessons/<int:lesson_id>/upload", methods=["POST"])
 @auth.roles_required(*auth.AUTHOR_ROLES)
 def upload(lesson_id):
@@ -310,14 +319,21 @@ def upload(lesson_id):
     form = UploadForm()
     if not form.validate_on_submit():
         abort(400)
+    item = None
     try:
         item = media.save_upload(form.file.data, current_user, lesson)
         services.media_changed(lesson, current_user)
     except DomainError as exc:
         db.session.rollback()
+        if item is not None:
+            media.discard(item)
         flash(exc.message, "error")
         return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id) + "#media"), 303
-    db.session.commit()
+    try:
+        db.session.commit()
+    except Exception:
+        media.discard(item)  # no row points at it any more
+        raise
     if item.kind == "image":
         flash(_("图片已上传。在正文中写 ![说明](%(url)s) 插入它", url=url_for("courses.media_file",
                                                                          token=item.stored_name)), "success")
