@@ -2,7 +2,7 @@
 
 import os
 
-from flask import Flask, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
@@ -63,10 +63,13 @@ def create_app(test_config=None):
 
     @app.context_processor
     def layout_globals():
-        return {
-            "nav_items": registry.nav_for(current_user),
-            "committee_name": app.config.get("COMMITTEE_NAME", ""),
-            "current_locale": str(get_locale()),
-        }
+        # once per request: the home page renders a template per panel, each asking again
+        if "layout_globals" not in g:
+            g.layout_globals = {
+                "nav_items": registry.nav_for(current_user),
+                "committee_name": app.config.get("COMMITTEE_NAME", ""),
+                "current_locale": str(get_locale()),
+            }
+        return g.layout_globals
 
     return app

@@ -25,13 +25,16 @@ def init_app(app):
 
 
 def _load_user(session_id):
+    from sqlalchemy.orm import joinedload
+
     from pbschool.accounts.models import User
     from pbschool.extensions import db
 
     user_id, _, nonce = (session_id or "").partition(":")
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    # the branch comes in the same query: every page's menu shows it
+    user = db.session.get(User, int(user_id), options=[joinedload(User.branch)])
     if user is None or user.session_nonce != nonce or not user.is_active:
         return None
     return user

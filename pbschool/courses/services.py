@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+from collections import namedtuple
 from decimal import Decimal
 
 from flask import current_app
@@ -92,15 +93,20 @@ def published_courses():
         .order_by(Programme.position.nulls_last(), Programme.name, Course.position, Course.id)).all()
 
 
-def required_course_ids(user):
-    """Ids of the published courses required for this user by branch, job post or for all."""
+def _required_for(user):
+    """The requirement rows that apply to ``user``: for all, their branch, or their job post."""
     conditions = [CourseRequirement.kind == "all"]
     if user.branch_id is not None:
         conditions.append(and_(CourseRequirement.kind == "branch", CourseRequirement.branch_id == user.branch_id))
     if user.job_post:
         conditions.append(and_(CourseRequirement.kind == "job_post", CourseRequirement.job_post == user.job_post))
+    return or_(*conditions)
+
+
+def required_course_ids(user):
+    """Ids of the published courses required for this user by branch, job post or for all."""
     return set(db.session.scalars(
-        select(CourseRequirement.course_id).join(Course).where(Course.is_published.is_(True), or_(*conditions))))
+        select(CourseRequirement.course_id).join(Course).where(Course.is_published.is_(True), _required_for(user))))
 
 
 def completed_lesson_ids(user, lesson_ids=None):
@@ -121,13 +127,21 @@ def course_progress(user, courses):
     return result
 
 
+CourseLine = namedtuple("CourseLine", "id title")
+
+
 def unfinished_required(user):
-    ids = required_course_ids(user)
-    if not ids:
-        return []
-    courses = db.session.scalars(select(Course).where(Course.id.in_(ids)).order_by(Course.title)).all()
-    progress = course_progress(user, courses)
-    return [(c, progress[c.id]) for c in courses if progress[c.id][1] == 0 or progress[c.id][0] < progress[c.id][1]]
+    """[(course, (lessons done, published lessons))] for the required courses the user has not
+    finished, by title: one query, since every member's home page shows it."""
+    required = select(CourseRequirement.course_id).where(_required_for(user))
+    stmt = (select(Course.id, Course.title, func.count(Lesson.id), func.count(LessonProgress.id))
+            .outerjoin(Lesson, (Lesson.course_id == Course.id) & (Lesson.state == "published"))
+            .outerjoin(LessonProgress, (LessonProgress.lesson_id == Lesson.id) & (LessonProgress.user_id == user.id)
+                       & LessonProgress.completed_at.is_not(None))
+            .where(Course.is_published.is_(True), Course.id.in_(required))
+            .group_by(Course.id, Course.title).order_by(Course.title))
+    return [(CourseLine(course_id, title), (done, total)) for course_id, title, total, done in db.session.execute(stmt)
+            if total == 0 or done < total]
 
 
 def learning_summary(user, year=None):

@@ -13,7 +13,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from pbschool import clock
 from pbschool.accounts.services import audit
@@ -303,11 +303,11 @@ def is_overdue(attempt, now=None):
 def exams_for(user, now=None):
     """Published exams that admit ``user`` and are open now."""
     now = now or clock.now()
-    stmt = (select(Exam).where(Exam.is_published.is_(True))
+    stmt = (select(Exam).options(defer(Exam.description)).where(Exam.is_published.is_(True))
             .where((Exam.opens_at.is_(None)) | (Exam.opens_at <= now))
             .where((Exam.closes_at.is_(None)) | (Exam.closes_at > now))
-            .options(selectinload(Exam.audience_branches))
             .order_by(Exam.closes_at.is_(None), Exam.closes_at, Exam.id))
+    # audience_branches loads only for the exams meant for some branches (most are for everyone)
     return [e for e in db.session.scalars(stmt) if e.admits(user)]
 
 
@@ -323,6 +323,16 @@ def attempts_used(exam, user):
 
 def attempts_left(exam, user):
     return max(0, exam.max_attempts - attempts_used(exam, user))
+
+
+def attempts_left_of(exams, user):
+    """{exam id: attempts left} for several exams in one query."""
+    if not exams:
+        return {}
+    used = dict(db.session.execute(select(Attempt.exam_id, func.count(Attempt.id))
+                                   .where(Attempt.user_id == user.id, Attempt.exam_id.in_([e.id for e in exams]))
+                                   .group_by(Attempt.exam_id)).all())
+    return {e.id: max(0, e.max_attempts - used.get(e.id, 0)) for e in exams}
 
 
 def open_attempt(exam, user):

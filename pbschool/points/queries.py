@@ -1,5 +1,6 @@
 """Read-only questions about the ledger: standings, boards, a member's summary, honours."""
 
+import bisect
 import datetime as dt
 import threading
 import time
@@ -174,18 +175,69 @@ def current_quarter():
     return services.quarter_of(services.local_date(clock.now()))
 
 
-def rank_of(user, period, points, *, branch_only=False):
-    """(rank, board size) of the member on the month's live board: one counting query, not the board."""
-    if user.branch_id is None or not user.is_active_account:
-        return None, 0
+class RankSnapshot:
+    """Everyone's points in one month, sorted, so that a member's rank is a binary search.
+
+    Built by one query over the active members with a branch; a process keeps it for
+    POINTS_RANK_SNAPSHOT_SECONDS (default 10; 0 under tests, so tests see every entry at once).
+    The member's own points are always the live figure: only the others' may be that many seconds old."""
+
+    def __init__(self, rows):
+        self.points_of = {}
+        committee, branches = [], {}
+        for user_id, branch_id, points in rows:
+            value = Decimal(str(points)).quantize(TENTH)
+            self.points_of[user_id] = value
+            committee.append(value)
+            branches.setdefault(branch_id, []).append(value)
+        self.committee = sorted(committee)
+        self.branches = {bid: sorted(values) for bid, values in branches.items()}
+
+    def rank(self, user, points, *, branch_only=False):
+        """(rank, board size): 1 + how many others have more points than ``points``."""
+        if user.branch_id is None or not user.is_active_account:
+            return None, 0
+        values = self.branches.get(user.branch_id, []) if branch_only else self.committee
+        higher = len(values) - bisect.bisect_right(values, points)
+        size = len(values)
+        own = self.points_of.get(user.id)
+        if own is None:  # joined (or moved here) after the snapshot was taken
+            size += 1
+        elif own > points:  # the snapshot still counts the member's older, higher figure
+            higher -= 1
+        return higher + 1, size
+
+
+_rank_cache = {}
+_rank_cache_lock = threading.Lock()
+
+
+def rank_snapshot(period):
+    seconds = current_app.config.get("POINTS_RANK_SNAPSHOT_SECONDS", 0 if current_app.testing else 10)
+    key = (str(db.engine.url), period)
+    now = time.monotonic()
+    if seconds:
+        with _rank_cache_lock:
+            hit = _rank_cache.get(key)
+        if hit is not None and now - hit[0] < seconds:
+            return hit[1]
     total = func.coalesce(PointTotal.points, 0)
-    stmt = (select(func.count(User.id), func.sum(db.case((total > points, 1), else_=0)))
-            .select_from(User).outerjoin(PointTotal, (PointTotal.user_id == User.id) & (PointTotal.period == period))
-            .where(User.is_active_account.is_(True), User.branch_id.isnot(None)))
-    if branch_only:
-        stmt = stmt.where(User.branch_id == user.branch_id)
-    size, higher = db.session.execute(stmt).one()
-    return int(higher or 0) + 1, int(size or 0)
+    rows = db.session.execute(
+        select(User.id, User.branch_id, total)
+        .outerjoin(PointTotal, (PointTotal.user_id == User.id) & (PointTotal.period == period))
+        .where(User.is_active_account.is_(True), User.branch_id.isnot(None))).all()
+    snapshot = RankSnapshot(rows)
+    if seconds:
+        with _rank_cache_lock:
+            if len(_rank_cache) > 32:
+                _rank_cache.clear()
+            _rank_cache[key] = (now, snapshot)
+    return snapshot
+
+
+def rank_of(user, period, points, *, branch_only=False):
+    """(rank, board size) of the member on the month's live board."""
+    return rank_snapshot(period).rank(user, points, branch_only=branch_only)
 
 
 def last_published_line(user, period):
@@ -216,7 +268,7 @@ def member_summary(user):
     rank_in_branch, branch_size = rank_of(user, period, this_month, branch_only=True)
     quarter_points = total(services.quarter_periods(quarter))
     settings = services.all_settings()
-    quarter_score = services.quarter_score(quarter_points, settings.get("star_base"))
+    quarter_score = services.quarter_score(quarter_points, settings.get("star_base", services.DEFAULT_STAR_BASE))
     return {
         "period": period,
         "year": year,
@@ -231,7 +283,7 @@ def member_summary(user):
         "branch_size": branch_size,
         "quarter_points": quarter_points,
         "quarter_score": quarter_score,
-        "quarter_stars": services.stars_for(quarter_score, settings.get("star_bands")),
+        "quarter_stars": services.stars_for(quarter_score, settings.get("star_bands", services.DEFAULT_STAR_BANDS)),
         "last_board": last_published_line(user, period),
         "month_target": Decimal(str(settings.get("month_target", 10))),
         "year_target": Decimal(str(settings.get("year_target", 120))),

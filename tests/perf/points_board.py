@@ -36,7 +36,7 @@ import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
-from tests.perf.common import app_env, gunicorn, scratch_database, table, wrk
+from tests.perf.common import ROOT, app_env, gunicorn, scratch_database, table, wrk
 
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "10000"))
 BRANCHES = 50
@@ -86,6 +86,7 @@ def seed(database_url, instance_dir):
         db.session.execute(insert(ApiToken), [{"user_id": uid, "token_hash": ApiToken.hash(f"bench-token-{uid}")}
                                               for uid, _b in users])
         points.ensure_default_rules()
+        _content(db, admin_user_id=db.session.scalar(select(User.id).where(User.username == "benchadmin")))
         db.session.commit()
         today = points.local_date(points.clock.now())
         months = []
@@ -132,6 +133,31 @@ def seed(database_url, instance_dir):
         print(f"seeded {MEMBERS} members, {ENTRIES} entries in {time.time() - started:.0f} s")
         last = months[-1]
         return [uid for uid, _b in users], f"{last[0]:04d}-{last[1]:02d}", app
+
+
+def _content(db, admin_user_id):
+    """What a member's home page lists besides points, as in production: the starter courses from
+    content/ (one required of everyone, one of three job posts), the starter bank, and an exam open
+    for a week; every tenth member holds one of the job posts."""
+    from sqlalchemy import update
+
+    from pbschool import clock
+    from pbschool.accounts.models import User
+    from pbschool.courses import services as courses
+    from pbschool.courses import sync
+    from pbschool.courses.models import Course
+    from pbschool.exams import services as exams
+
+    sync.sync(ROOT / "content")
+    first = db.session.scalars(db.select(Course).order_by(Course.position, Course.id)).first()
+    courses.set_requirements(first, for_all=True, branch_ids=[], job_posts=[])
+    db.session.execute(update(User).where(User.role == "member", User.id % 10 == 0).values(job_post="电工"))
+    now = clock.now()
+    exams.create_exam({"title": "月度应知应会考试", "time_limit_seconds": 1800, "max_attempts": 2, "pass_score": 60,
+                       "points_on_pass": 2, "opens_at": now - dt.timedelta(days=1),
+                       "closes_at": now + dt.timedelta(days=7),
+                       "sections": [{"bank": "党建知识", "count": 20, "points_each": 5}]},
+                      actor=db.session.get(User, admin_user_id))
 
 
 def login_cookies(url, usernames):
