@@ -1,5 +1,6 @@
 """Configuration. The only module that reads the environment."""
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -92,6 +93,8 @@ def load(instance_path):
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": production,
+        # "Remember me" lasts two weeks, not Flask-Login's year; logout or a new password ends it sooner.
+        "REMEMBER_COOKIE_DURATION": dt.timedelta(days=_int("PBSCHOOL_REMEMBER_DAYS", 14)),
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
         # A CSRF token must outlive the longest exam sitting.
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,

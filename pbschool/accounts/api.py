@@ -26,7 +26,7 @@ def _token_account_key():
 
     data = request.get_json(silent=True)
     username = data.get("username") if isinstance(data, dict) else None
-    return "token:" + (username if isinstance(username, str) else "").strip().lower()[:64]
+    return "account:" + (username if isinstance(username, str) else "").strip().lower()[:64]
 
 
 @api_route("/tokens", methods=("POST",), summary="Exchange a username and password for a bearer token",
@@ -34,8 +34,10 @@ def _token_account_key():
            body={"type": "object", "required": ["username", "password"],
                  "properties": {"username": {"type": "string"}, "password": {"type": "string"}}},
            response={"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}})
-@limiter.limit(lambda: _config("LOGIN_LIMITS_ACCOUNT"), key_func=_token_account_key, deduct_when=_failed)
-@limiter.limit(lambda: _config("LOGIN_LIMITS_ADDRESS"), deduct_when=_failed)
+# The same allowances as the login form (shared scopes): see accounts.views.login.
+@limiter.shared_limit(lambda: _config("LOGIN_LIMITS_ACCOUNT"), scope="login-account", key_func=_token_account_key,
+                      deduct_when=_failed)
+@limiter.shared_limit(lambda: _config("LOGIN_LIMITS_ADDRESS"), scope="login-address", deduct_when=_failed)
 def create_token():
     data = json_body()
     username = field(data, "username", str)

@@ -3,7 +3,7 @@
 import secrets
 from pathlib import Path
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, or_, select
@@ -29,7 +29,7 @@ PAGE_SIZE = 50
 
 
 def _account_key():
-    return "login:" + (request.form.get("username") or "").strip().lower()[:64]
+    return "account:" + (request.form.get("username") or "").strip().lower()[:64]
 
 
 def _failed(response):
@@ -61,9 +61,11 @@ def _own_password_first():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMITS_ACCOUNT"], key_func=_account_key, methods=["POST"],
-               deduct_when=_failed)
-@limiter.limit(lambda: current_app.config["LOGIN_LIMITS_ADDRESS"], methods=["POST"], deduct_when=_failed)
+# Shared with POST /api/v1/tokens: a guesser gets one allowance per account, not one per door.
+@limiter.shared_limit(lambda: current_app.config["LOGIN_LIMITS_ACCOUNT"], scope="login-account",
+                      key_func=_account_key, methods=["POST"], deduct_when=_failed)
+@limiter.shared_limit(lambda: current_app.config["LOGIN_LIMITS_ADDRESS"], scope="login-address",
+                      methods=["POST"], deduct_when=_failed)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
@@ -75,6 +77,9 @@ def login():
             db.session.commit()
             form.password.errors.append(_("用户名或密码不正确，或账号已停用"))
         else:
+            # A CSRF token from before login (perhaps planted with a session cookie) must not
+            # authorise the member's writes: the session gets a new one.
+            session.pop("csrf_token", None)
             login_user(user, remember=form.remember.data)
             db.session.commit()
             if user.must_change_password:

@@ -125,6 +125,11 @@ def test_session_cookie_writes_need_the_csrf_header(app_factory):
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
     client.post("/login", data={"username": "liuzq", "password": PASSWORD, "csrf_token": token})
     assert client.get("/api/v1/me").status_code == 200  # reads work with the cookie alone
+    # the token from before login is void after it (login starts a new CSRF secret)
+    stale = client.delete("/api/v1/tokens/current", headers={"X-CSRFToken": token})
+    assert stale.status_code == 400 and stale.get_json()["error"]["code"] == "csrf"
+    page = client.get("/account/password").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
     refused = client.delete("/api/v1/tokens/current")
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "csrf"
     allowed = client.delete("/api/v1/tokens/current", headers={"X-CSRFToken": token})

@@ -262,3 +262,15 @@ def test_unknown_ids_are_404_not_500(client, auth, make):
     assert client.get("/admin/users/999999").status_code == 404
     assert client.get("/admin/branches/999999").status_code == 404
     assert client.get("/no/such/page").status_code == 404
+
+
+def test_the_login_form_and_the_token_api_share_one_allowance(client, auth, make):
+    make.user("liuzq")
+    for _ in range(3):
+        assert auth.login("liuzq", "nope-nope-nope").status_code == 200
+    wrong = {"username": "liuzq", "password": "nope-nope-nope"}
+    for _ in range(2):
+        assert client.post("/api/v1/tokens", json=wrong).status_code == 401
+    # five failures in all, through two doors: both are shut now, even for the right password
+    assert client.post("/api/v1/tokens", json={"username": "liuzq", "password": PASSWORD}).status_code == 429
+    assert auth.login("liuzq", PASSWORD).status_code == 429
