@@ -154,13 +154,6 @@ def last_months(n=12, end=None):
     return list(reversed(out))
 
 
-def monthly_series(user, months):
-    stmt = select(PointTotal.period, PointTotal.points).where(PointTotal.user_id == user.id,
-                                                              PointTotal.period.in_(months))
-    found = {p: Decimal(str(v)).quantize(Decimal("0.1")) for p, v in db.session.execute(stmt)}
-    return [(p, found.get(p, ZERO)) for p in months]
-
-
 def sum_points(user, periods):
     total = db.session.scalar(select(func.coalesce(func.sum(PointTotal.points), 0))
                               .where(PointTotal.user_id == user.id, PointTotal.period.in_(periods)))
@@ -285,6 +278,7 @@ def member_summary(user):
         "quarter_score": quarter_score,
         "quarter_stars": services.stars_for(quarter_score, settings.get("star_bands", services.DEFAULT_STAR_BANDS)),
         "last_board": last_published_line(user, period),
+        "by_month": {p: Decimal(str(v)).quantize(TENTH) for p, v in months.items()},
         "month_target": Decimal(str(settings.get("month_target", 10))),
         "year_target": Decimal(str(settings.get("year_target", 120))),
     }

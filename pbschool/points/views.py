@@ -51,7 +51,7 @@ def _chart(series):
 def _member_page(user, *, manage=False):
     summary = queries.member_summary(user)
     months = queries.last_months(12)
-    series = queries.monthly_series(user, months)
+    series = [(p, summary["by_month"].get(p, queries.ZERO)) for p in months]
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     entries = queries.entries_of(user, limit=51, offset=(page - 1) * 50)
     reversed_ids = set(db.session.scalars(select(LedgerEntry.reverses_id).where(
