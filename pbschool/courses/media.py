@@ -1,4 +1,5 @@
-"""Uploaded media: type checked by content and by name, stored under MEDIA_DIR by a random name."""
+"""Uploaded media: type checked by content and by name, stored under MEDIA_DIR by a random name; the
+request body limits, the per-person upload quota, and serving through nginx (X-Accel-Redirect)."""
 
 import hashlib
 import os
@@ -199,11 +200,6 @@ def import_path(path, lesson, uploader=None):
 
 def path_of(media):
     return media_dir() / media.stored_name
-
-
-def discard(media):
-    """Remove the stored file of an upload whose transaction did not commit."""
-    path_of(media).unlink(missing_ok=True)
 
 
 def content_disposition(name, as_attachment):

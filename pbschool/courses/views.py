@@ -319,21 +319,20 @@ def upload(lesson_id):
     form = UploadForm()
     if not form.validate_on_submit():
         abort(400)
-    item = None
+    stored = None
     try:
         item = media.save_upload(form.file.data, current_user, lesson)
+        stored = media.path_of(item)
         services.media_changed(lesson, current_user)
-    except DomainError as exc:
+        db.session.commit()
+    except Exception as exc:
+        if stored is not None:
+            stored.unlink(missing_ok=True)  # no row will point at it
+        if not isinstance(exc, DomainError):
+            raise
         db.session.rollback()
-        if item is not None:
-            media.discard(item)
         flash(exc.message, "error")
         return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id) + "#media"), 303
-    try:
-        db.session.commit()
-    except Exception:
-        media.discard(item)  # no row points at it any more
-        raise
     if item.kind == "image":
         flash(_("图片已上传。在正文中写 ![说明](%(url)s) 插入它", url=url_for("courses.media_file",
                                                                          token=item.stored_name)), "success")

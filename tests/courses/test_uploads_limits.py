@@ -341,3 +341,17 @@ def test_with_csrf_on_the_limit_is_checked_before_the_csrf_check_reads_the_form(
     for url in (f"/lessons/{lesson.id}/comments", f"/teach/lessons/{lesson.id}/upload"):
         reply = _declared(client, url, TEN_GB if "upload" in url else 3 * 1024 * KB)
         assert reply.status_code == 413 and "上传内容超过大小限制" in reply.get_data(as_text=True)
+
+
+def test_an_upload_whose_lesson_update_fails_leaves_no_file(app, client, auth, make, cm, monkeypatch):
+    from pbschool.courses import services
+
+    def refuse(lesson, actor):
+        raise DomainError("课时已锁定", "locked", 409)
+
+    monkeypatch.setattr(services, "media_changed", refuse)
+    lecturer = make.user(role="lecturer")
+    lesson = cm.lesson(author=lecturer, state="draft")
+    auth.login(lecturer.username)
+    assert "课时已锁定" in _upload(client, lesson, MP4, follow_redirects=True).get_data(as_text=True)
+    assert _stored_files(app) == [] and db.session.scalars(select(MediaFile)).all() == []
