@@ -101,7 +101,18 @@ def _unexpected(exc):
     return render_template("errors/error.html", status=500, message=_l("服务器内部错误")), 500
 
 
+def _close_session(exc):
+    """End the request's session before Flask-SQLAlchemy's teardown does. When the database went
+    away while a transaction was open, the rollback fails: the pool drops the connection and the
+    reply already made stands, instead of the server answering 500."""
+    try:
+        db.session.close()
+    except OperationalError as error:
+        log.warning("database unavailable at the end of a request: %s", error.__class__.__name__)
+
+
 def register(app):
+    app.teardown_appcontext(_close_session)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(OperationalError, database_down)
