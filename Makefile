@@ -29,9 +29,10 @@ run: $(STAMP) $(MO)
 test: $(STAMP) $(MO)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Benchmarks against gunicorn + a throwaway PostgreSQL database (needs wrk for the ceiling line).
+# The exam-day and points benchmarks against gunicorn + a throwaway PostgreSQL database, one table
+# (needs wrk: apt-get install -y wrk).
 bench: $(STAMP) $(MO)
-	$(BIN)/python -m tests.perf.exam_day
+	$(BIN)/python -m tests.perf.bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -86,21 +86,32 @@ def gunicorn(env, workers=None, threads=4):
             print(f"gunicorn logged {len(errors)} error line(s), e.g. {errors[0][:200]} (log: {log.name})")
 
 
+#: wrk's own summary has no p95; a script's done() prints the three percentiles the tables show.
+PERCENTILES_LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format("P50_US %d\\nP95_US %d\\nP99_US %d\\n", latency:percentile(50),
+    latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
 def wrk(url, seconds=10, connections=32, threads=2, script=None, env=None):
     """Requests/s and latency percentiles (ms) from wrk, or None when wrk is not installed."""
     if not shutil.which("wrk"):
         return None
-    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    if script:
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if not script:
+            script = Path(tmp) / "percentiles.lua"
+            script.write_text(PERCENTILES_LUA)
         args += ["-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60,  # noqa: S603
-                         env={**os.environ, **(env or {})}).stdout
+        out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60,  # noqa: S603
+                             env={**os.environ, **(env or {})}).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
-    for p in ("50", "90", "99"):
-        m = re.search(rf"^\s+{p}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out, re.M)
+    for p in ("50", "95", "99"):
+        m = re.search(rf"P{p}_US (\d+)", out)
         if m:
-            value, unit = float(m.group(1)), m.group(2)
-            result[f"p{p}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+            result[f"p{p}"] = int(m.group(1)) / 1000
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     result["non2xx"] = int(errors.group(1)) if errors else 0
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -119,3 +130,36 @@ def table(rows, header):
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print(line(r))
+
+
+def result_row(bench, request, requests, rps, p50, p95, p99, errors, lost=None, paced=False):
+    """One line of the table. ``paced``: the clients set the rate (think time), so requests/s is the
+    offered load, not a capacity to compare with the ceiling."""
+    return {"bench": bench, "request": request, "requests": requests, "rps": rps, "p50": p50, "p95": p95,
+            "p99": p99, "errors": errors, "lost": lost, "paced": paced}
+
+
+def ceiling_row(bench, ceiling):
+    """The same machine's ceiling in the same run: wrk against /healthz under the same gunicorn."""
+    return result_row(bench, "ceiling: /healthz, wrk 32 connections", None, ceiling["rps"], ceiling.get("p50"),
+                      ceiling.get("p95"), ceiling.get("p99"), ceiling["non2xx"] + ceiling["socket_errors"])
+
+
+def print_results(rows):
+    """One table for every benchmark: requests/s, percentiles, errors, answers lost, and each row's
+    requests/s as a share of its own run's ceiling."""
+    ceilings = {r["bench"]: r["rps"] for r in rows if r["request"].startswith("ceiling")}
+
+    def ms(value):
+        return "-" if value is None else f"{value:.1f}"
+
+    out = []
+    for r in rows:
+        ceiling = ceilings.get(r["bench"])
+        share = ("-" if not ceiling or r["paced"] or r["request"].startswith("ceiling")
+                 else f"{r['rps'] / ceiling:.0%}")
+        out.append([r["bench"], r["request"], "-" if r["requests"] is None else r["requests"], f"{r['rps']:.0f}",
+                    ms(r["p50"]), ms(r["p95"]), ms(r["p99"]), r["errors"], "-" if r["lost"] is None else r["lost"],
+                    share])
+    table(out, ["bench", "request", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "lost",
+                "of ceiling"])

@@ -17,7 +17,17 @@ import threading
 import time
 from pathlib import Path
 
-from tests.perf.common import ROOT, app_env, gunicorn, pctl, scratch_database, table, wrk
+from tests.perf.common import (
+    ROOT,
+    app_env,
+    ceiling_row,
+    gunicorn,
+    pctl,
+    print_results,
+    result_row,
+    scratch_database,
+    wrk,
+)
 
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "1000"))
 RAMP = float(os.environ.get("BENCH_RAMP_SECONDS", "60"))
@@ -169,7 +179,8 @@ def create_exam(host, port, admin_token):
     return json.loads(data)["id"]
 
 
-def main():
+def run():
+    """Run the exam day; returns result rows (dicts) for the one table `make bench` prints."""
     print(f"exam day: {MEMBERS} members, ramp {RAMP:.0f} s, saves every {INTERVAL:.0f} s for {SECONDS:.0f} s")
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as instance:
         tokens, admin_token = seed(database_url, Path(instance))
@@ -190,19 +201,23 @@ def main():
             elapsed = time.time() - t0
             lost = count_lost(host, port, exam_id, tokens, rec.acked)
     rows = []
-    for op in ("start", "save"):
+    for op, label in (("start", "start (or resume) an attempt"), ("save", "save an answer")):
         lat = rec.latency[op]
-        rows.append([op, len(lat), f"{len(lat) / elapsed:.1f}", f"{pctl(lat, 50):.1f}", f"{pctl(lat, 95):.1f}",
-                     f"{pctl(lat, 99):.1f}", rec.errors[op]])
+        rows.append(result_row("exam day", label, len(lat), len(lat) / elapsed, pctl(lat, 50), pctl(lat, 95),
+                               pctl(lat, 99), rec.errors[op], lost if op == "save" else 0, paced=True))
     if ceiling:
-        rows.append(["ceiling /healthz (wrk, 32 conn)", "-", f"{ceiling['rps']:.0f}", f"{ceiling.get('p50', 0):.1f}",
-                     "-", f"{ceiling.get('p99', 0):.1f}", ceiling["non2xx"] + ceiling["socket_errors"]])
-    print()
-    table(rows, ["operation", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"])
-    print(f"\nsaves acknowledged: {len(rec.acked)} distinct answers; saves lost: {lost}")
+        rows.append(ceiling_row("exam day", ceiling))
     if rec.statuses:
         print("error statuses:", rec.statuses)
-    return 0 if lost == 0 and not any(rec.errors.values()) else 1
+    print(f"saves acknowledged: {len(rec.acked)} distinct answers; saves lost: {lost}")
+    return rows
+
+
+def main():
+    rows = run()
+    print()
+    print_results(rows)
+    return 0 if all(not r["errors"] and not r["lost"] for r in rows) else 1
 
 
 if __name__ == "__main__":

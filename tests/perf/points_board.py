@@ -1,31 +1,18 @@
-"""Points benchmark (issue 5): 10,000 members in 50 branches and 2,000,000 ledger entries on PostgreSQL.
-Measures, under 32 concurrent clients (wrk), a member's home page (HTML, logged in), the committee's
-leaderboard for a month (API), and a member's points (API); then the time to publish a month.
+"""Points benchmark (issue 5): 10,000 members in 50 branches and 2,000,000 ledger entries on PostgreSQL,
+plus what a real home page lists (the content/ courses, one required of all, and an open exam).
+Measures, under 32 concurrent clients (wrk, each connection with one of 200 logged-in members), a
+member's home page and points page, the committee's board page, a member's points (API) and the
+whole committee leaderboard (API); then the time to publish a month and to verify the ledger.
 
     .venv/bin/python -m tests.perf.points_board
-    BENCH_ENTRIES=200000 BENCH_MEMBERS=2000 .venv/bin/python -m tests.perf.points_board   # a quick look
+    BENCH_ENTRIES=200000 BENCH_POINTS_MEMBERS=2000 .venv/bin/python -m tests.perf.points_board   # a quick look
 
-Runs against gunicorn + a throwaway PostgreSQL database; stops by itself.
-
-Last full run (2 shared CPUs, gunicorn 5 workers x 4 threads, PostgreSQL on the same machine, other
-test suites running beside it), 2,000,000 entries, wrk 32 connections for 20 s each:
-
-    request                        req/s  p50 ms  p95 ms  p99 ms
-    member home page /                58     454    1671    2092
-    member points page /points        34     850    1451    1854
-    GET /api/v1/me/points            133     224     623     928
-    committee leaderboard (a month)  334      80     545    1451
-    ceiling /healthz                 696      38       -     406
-    publish a month (10,000 members): 1.6 s; ledger verify (2,000,000 entries): 58 s
-
-Alone (one request at a time, in-process) the same pages take 19 ms (/), 32 ms (/points), 14 ms
-(me/points) and 5.5 ms (leaderboard, cached): the p95 < 50 ms target under 32 clients needs about
-640 requests/s, more than this machine serves even for /healthz.
+`make bench` runs it after the exam-day benchmark and prints both in one table (tests/perf/bench.py).
+Runs against gunicorn + a throwaway PostgreSQL database; stops by itself. Last figures: README.md.
 """
 
 import datetime as dt
 import http.client
-import json
 import os
 import random
 import re
@@ -36,12 +23,12 @@ import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
-from tests.perf.common import ROOT, app_env, gunicorn, scratch_database, table, wrk
+from tests.perf.common import ROOT, app_env, ceiling_row, gunicorn, print_results, result_row, scratch_database, wrk
 
-MEMBERS = int(os.environ.get("BENCH_MEMBERS", "10000"))
+MEMBERS = int(os.environ.get("BENCH_POINTS_MEMBERS", "10000"))
 BRANCHES = 50
 ENTRIES = int(os.environ.get("BENCH_ENTRIES", "2000000"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
+SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "20"))
 LOGGED_IN = int(os.environ.get("BENCH_SESSIONS", "200"))
 PASSWORD = "bench-password-1"
 KINDS = [("lesson_completed", "学习", "1.0"), ("study_time", "学习", "0.1"), ("exam_passed", "考试", "2.0"),
@@ -219,7 +206,8 @@ def run_wrk(url, path, header, values, workdir):
     env = {**os.environ, "BENCH_HEADERS": str(values_file), "BENCH_PATH": path, "BENCH_HEADER": header}
     out = subprocess.run(["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--timeout", "5s", "-s", str(script), url],  # noqa: S603,S607
                          capture_output=True, text=True, env=env, timeout=SECONDS + 60).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", out).group(1))}
     for p in ("P50", "P95", "P99"):
         result[p] = int(re.search(rf"{p}_US (\d+)", out).group(1)) / 1000
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -227,7 +215,8 @@ def run_wrk(url, path, header, values, workdir):
     return result
 
 
-def main():
+def run():
+    """Seed, load, publish, verify; returns result rows (dicts) for the one table `make bench` prints."""
     print(f"points: {MEMBERS} members in {BRANCHES} branches, {ENTRIES} ledger entries, 32 clients, {SECONDS} s each")
     rows = []
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as instance:
@@ -240,15 +229,16 @@ def main():
             for label, path, header, values in (
                     ("member home page /", "/", "Cookie", cookies),
                     ("member points page /points", "/points", "Cookie", cookies),
+                    (f"board page {period} (committee, page 1)", f"/points/board?period={period}", "Cookie",
+                     cookies),
                     ("GET /api/v1/me/points", "/api/v1/me/points", "Authorization", tokens),
-                    (f"committee leaderboard {period}", f"/api/v1/leaderboard?period={period}", "Authorization",
-                     tokens)):
+                    (f"GET /api/v1/leaderboard {period} (all rows)", f"/api/v1/leaderboard?period={period}",
+                     "Authorization", tokens)):
                 r = run_wrk(url, path, header, values, instance)
-                rows.append([label, f"{r['rps']:.0f}", f"{r['P50']:.1f}", f"{r['P95']:.1f}", f"{r['P99']:.1f}",
-                             r["errors"]])
+                rows.append(result_row("points", label, r["requests"], r["rps"], r["P50"], r["P95"], r["P99"],
+                                       r["errors"]))
         if ceiling:
-            rows.append(["ceiling /healthz", f"{ceiling['rps']:.0f}", f"{ceiling.get('p50', 0):.1f}", "-",
-                         f"{ceiling.get('p99', 0):.1f}", ceiling["non2xx"] + ceiling["socket_errors"]])
+            rows.append(ceiling_row("points", ceiling))
         from pbschool.extensions import db
         from pbschool.points import services as points
 
@@ -261,11 +251,18 @@ def main():
             started = time.time()
             checked, problem = points.verify_chain()
             verify_seconds = time.time() - started
+    notes = [f"publish {period}: {count} members in {publish_seconds:.1f} s",
+             f"ledger verify: {checked} entries in {verify_seconds:.1f} s, {problem or 'ok'}"]
+    for line in notes:
+        print(line)
+    return rows, notes
+
+
+def main():
+    rows, notes = run()
     print()
-    table(rows, ["request", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"])
-    print(f"\npublish {period}: {count} members in {publish_seconds:.1f} s")
-    print(f"ledger verify: {checked} entries in {verify_seconds:.1f} s, {problem or 'ok'}")
-    print(json.dumps({"rows": rows, "publish_seconds": round(publish_seconds, 1)}, ensure_ascii=False))
+    print_results(rows)
+    print("\n".join(notes))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""`make bench`: the exam-day benchmark (issue 4) and the points benchmark (issue 5) against gunicorn +
+PostgreSQL, printed as one table with each run's own ceiling (wrk against /healthz under the same
+gunicorn settings), so every figure can be read as a share of what this machine serves at all.
+
+    make bench                                          # the full runs (about 15 minutes)
+    BENCH_MEMBERS=200 BENCH_SECONDS=20 BENCH_ENTRIES=100000 make bench   # a quick look
+
+The exam day's BENCH_MEMBERS/BENCH_SECONDS and the points run's BENCH_POINTS_MEMBERS/BENCH_ENTRIES/
+BENCH_WRK_SECONDS shorten each; BENCH_ONLY=exam or BENCH_ONLY=points runs one. Exits non-zero when a
+request failed or a saved answer was lost.
+"""
+
+import os
+
+from tests.perf.common import print_results
+
+
+def main():
+    only = os.environ.get("BENCH_ONLY", "")
+    rows, notes = [], []
+    if only in ("", "exam"):
+        from tests.perf import exam_day
+
+        rows += exam_day.run()
+    if only in ("", "points"):
+        from tests.perf import points_board
+
+        points_rows, points_notes = points_board.run()
+        rows += points_rows
+        notes += points_notes
+    print()
+    print_results(rows)
+    for line in notes:
+        print(line)
+    return 0 if all(not r["errors"] and not r["lost"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
