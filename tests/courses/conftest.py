@@ -68,4 +68,7 @@ def make_csrf_client(app_factory, backend):
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
         client.post("/login", data={"username": user.username, "password": factories.PASSWORD,
                                     "csrf_token": token})
+        # login starts a new CSRF secret: the member's pages carry the token that counts now
+        page = client.get("/account/password").get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
         yield client, lesson, token
