@@ -1,5 +1,7 @@
 """Points in the JSON API: my points, and the monthly boards (晒分)."""
 
+import gzip
+import hashlib
 import json
 
 from flask import current_app, g, request
@@ -34,6 +36,7 @@ BOARD_SCHEMA = {
     "properties": {
         "period": {"type": "string"},
         "published": {"type": "boolean"},
+        "total": {"type": "integer", "description": "how many rows the whole board has"},
         "rows": {"type": "array", "items": {
             "type": "object", "required": ["rank", "username", "name", "branch", "points"],
             "properties": {"rank": {"type": "integer"}, "username": {"type": "string"},
@@ -65,7 +68,9 @@ def me_points():
     })
 
 
-@api_route("/leaderboard", summary="A month's board (晒分): the committee's, or one branch's with ?branch=CODE",
+@api_route("/leaderboard", summary="A month's board (晒分): the committee's, or one branch's with ?branch=CODE. "
+           "Optional ?limit=N&offset=M pages the rows (total gives their number). Sent gzip-compressed to "
+           "clients that accept it, with an ETag: If-None-Match answers 304 while the board is unchanged.",
            response=BOARD_SCHEMA, statuses=(404,), tag="points")
 def leaderboard():
     raw = request.args.get("period") or services.current_period()
@@ -75,15 +80,65 @@ def leaderboard():
         branch = find_branch(request.args["branch"])
         if branch is None:
             raise DomainError("找不到该支部", "branch_not_found", 404)
+    limit, offset = _page_args()
 
     def build():
         publication, rows = queries.board(period, branch)
-        return json.dumps({"period": period, "published": publication is not None,
-                           "rows": [{"rank": r["rank"], "username": r["username"], "name": r["name"],
-                                     "branch": r["branch"], "points": _num(r["points"])} for r in rows]},
-                          ensure_ascii=False, separators=(",", ":")).encode()
+        head = {"period": period, "published": publication is not None, "total": len(rows)}
+        rows = [{"rank": r["rank"], "username": r["username"], "name": r["name"], "branch": r["branch"],
+                 "points": _num(r["points"])} for r in rows]
+        return _Board(head, rows)
 
-    return current_app.response_class(queries.cached("api", period, branch, build), mimetype="application/json")
+    board = queries.cached("api", period, branch, build)
+    if limit is not None or offset:
+        end = None if limit is None else offset + limit
+        return _json_response({**board.head, "rows": board.rows[offset:end]})
+    if request.if_none_match.contains(board.etag):
+        response = current_app.response_class(status=304)
+    elif board.gzipped is not None and "gzip" in request.accept_encodings:
+        response = current_app.response_class(board.gzipped, mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = current_app.response_class(board.body, mimetype="application/json")
+    response.set_etag(board.etag)
+    response.vary.add("Accept-Encoding")
+    return response
+
+
+GZIP_ABOVE = 2048
+
+
+class _Board:
+    """A board as the API sends it, serialised once: the cache keeps this, not a session's objects."""
+
+    def __init__(self, head, rows):
+        self.head, self.rows = head, rows
+        self.body = _dumps({**head, "rows": rows})
+        # a committee board of 10,000 members is about 1 MB of JSON and 150 kB compressed; a small one
+        # is not worth compressing
+        self.gzipped = gzip.compress(self.body, compresslevel=6, mtime=0) if len(self.body) > GZIP_ABOVE else None
+        self.etag = hashlib.sha256(self.body).hexdigest()[:32]
+
+
+def _dumps(data):
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json_response(data):
+    return current_app.response_class(_dumps(data), mimetype="application/json")
+
+
+def _page_args():
+    """(limit or None, offset) from the query string; a 400 for anything but whole numbers in range."""
+    try:
+        limit = request.args.get("limit")
+        limit = None if limit in (None, "") else int(limit)
+        offset = int(request.args.get("offset") or 0)
+    except ValueError as exc:
+        raise DomainError("limit 和 offset 应为整数", "invalid_page", 400) from exc
+    if (limit is not None and not 1 <= limit <= 10000) or not 0 <= offset <= 10**7:
+        raise DomainError("limit 应在 1–10000 之间，offset 不能为负", "invalid_page", 400)
+    return limit, offset
 
 
 AWARD_BODY = {

@@ -105,3 +105,33 @@ def test_award_through_the_api(board_data, api, make):
     assert api.post("/points/awards", json={**body, "reason": " ", "key": "k3"}).status_code == 400
     api.token(a)
     assert api.post("/points/awards", json={**body, "username": "wang", "key": "k4"}).status_code == 403
+
+
+def test_leaderboard_pages_compresses_and_revalidates(board_data, api, monkeypatch):
+    import gzip
+    import json
+
+    from pbschool.points import api as points_api
+
+    monkeypatch.setattr(points_api, "GZIP_ABOVE", 10)  # the test board is small
+    api.token(board_data[0])
+    whole = api.get("/leaderboard?period=2026-03")
+    assert whole.get_json()["total"] == 3 and len(whole.get_json()["rows"]) == 3
+    page = api.get("/leaderboard?period=2026-03&limit=2&offset=1").get_json()
+    assert page["total"] == 3 and [r["username"] for r in page["rows"]] == ["zhang", "wang"]
+    for bad in ("limit=0", "limit=x", "offset=-1", "limit=10001"):
+        refused = api.get(f"/leaderboard?period=2026-03&{bad}")
+        assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_page"
+    # a phone that accepts gzip gets the same board, compressed
+    zipped = api.get("/leaderboard?period=2026-03", headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["Vary"]
+    assert json.loads(gzip.decompress(zipped.get_data())) == whole.get_json()
+    # asking again with the ETag costs nothing while the board stands ...
+    etag = whole.headers["ETag"]
+    again = api.get("/leaderboard?period=2026-03", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    # ... and gives the new board once a point moves it
+    services.record_event(board_data[1], "meeting_attended", "meeting:etag:user:b")
+    db.session.commit()
+    moved = api.get("/leaderboard?period=2026-03", headers={"If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["ETag"] != etag
