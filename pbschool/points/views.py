@@ -95,35 +95,36 @@ def _board_context():
             abort(404)
     def build():
         publication, rows = queries.board(period, branch)
-        return publication is not None, rows  # plain values: the cache outlives this session
+        # plain values (the cache outlives this session), and where each member's line is
+        return publication is not None, rows, {r["user_id"]: i for i, r in enumerate(rows)}
 
-    publication, rows = queries.cached("html", period, branch, build)
-    return period, branch, publication, rows
+    publication, rows, where = queries.cached("html", period, branch, build)
+    return period, branch, publication, rows, where
 
 
 @bp.route("/points/board")
 @login_required
 def board():
-    period, branch, publication, rows = _board_context()
+    period, branch, publication, rows, where = _board_context()
     branches = db.session.scalars(select(Branch).where(Branch.is_active.is_(True)).order_by(Branch.code)).all()
     published = db.session.scalars(select(MonthlyPublication.period)
                                    .order_by(MonthlyPublication.period.desc()).limit(24)).all()
     top = rows[:10]
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    mine = next((r for r in rows if r["user_id"] == current_user.id), None)
+    mine = rows[where[current_user.id]] if current_user.id in where else None
     series = [(r["name"], r["points"]) for r in top]
     peak = max([r["points"] for r in top] + [Decimal("1")])
     return render_template("points/board.html", period=period, branch=branch, publication=publication,
                            rows=rows[(page - 1) * BOARD_PAGE:page * BOARD_PAGE], total=len(rows), page=page,
                            pages=max(1, -(-len(rows) // BOARD_PAGE)), mine=mine, branches=branches,
-                           published=published, series=series, peak=peak,
+                           published=published, series=series, peak=peak, me_id=current_user.id,
                            months=queries.last_months(12))
 
 
 @bp.route("/points/board.xlsx")
 @login_required
 def board_xlsx():
-    period, branch, publication, rows = _board_context()
+    period, branch, publication, rows, _where = _board_context()
     title = f"{period}{_('积分榜')}"
     return _xlsx(f"points-{period}{'-' + branch.code if branch else ''}.xlsx", title,
                  [_("名次"), _("用户名"), _("姓名"), _("支部"), _("积分")],

@@ -188,8 +188,11 @@ local headers = {}
 for line in io.lines(os.getenv("BENCH_HEADERS")) do headers[#headers + 1] = line end
 local path = os.getenv("BENCH_PATH")
 local name = os.getenv("BENCH_HEADER")
+local gzip = os.getenv("BENCH_GZIP") == "1"
 request = function()
-  return wrk.format("GET", path, {[name] = headers[math.random(#headers)]})
+  local h = {[name] = headers[math.random(#headers)]}
+  if gzip then h["Accept-Encoding"] = "gzip" end
+  return wrk.format("GET", path, h)
 end
 done = function(summary, latency, requests)
   io.write(string.format("P50_US %d\\nP95_US %d\\nP99_US %d\\n", latency:percentile(50),
@@ -198,12 +201,13 @@ end
 """
 
 
-def run_wrk(url, path, header, values, workdir):
+def run_wrk(url, path, header, values, workdir, gzip=False):
     values_file = Path(workdir) / f"values-{header}.txt"
     values_file.write_text("\n".join(values) + "\n")
     script = Path(workdir) / "rotate.lua"
     script.write_text(LUA)
-    env = {**os.environ, "BENCH_HEADERS": str(values_file), "BENCH_PATH": path, "BENCH_HEADER": header}
+    env = {**os.environ, "BENCH_HEADERS": str(values_file), "BENCH_PATH": path, "BENCH_HEADER": header,
+           "BENCH_GZIP": "1" if gzip else "0"}
     out = subprocess.run(["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--timeout", "5s", "-s", str(script), url],  # noqa: S603,S607
                          capture_output=True, text=True, env=env, timeout=SECONDS + 60).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -232,9 +236,9 @@ def run():
                     (f"board page {period} (committee, page 1)", f"/points/board?period={period}", "Cookie",
                      cookies),
                     ("GET /api/v1/me/points", "/api/v1/me/points", "Authorization", tokens),
-                    (f"GET /api/v1/leaderboard {period} (all rows)", f"/api/v1/leaderboard?period={period}",
+                    (f"GET /api/v1/leaderboard {period} (all rows, gzip)", f"/api/v1/leaderboard?period={period}",
                      "Authorization", tokens)):
-                r = run_wrk(url, path, header, values, instance)
+                r = run_wrk(url, path, header, values, instance, gzip="leaderboard" in path)
                 rows.append(result_row("points", label, r["requests"], r["rps"], r["P50"], r["P95"], r["P99"],
                                        r["errors"]))
         if ceiling:
