@@ -60,3 +60,32 @@ def test_duplicate_does_not_abort_callers_transaction(app, make):
     db.session.commit()
     db.session.refresh(user)
     assert user.job_post == "掘进工"
+
+
+def test_rank_snapshot_keeps_the_members_own_points_live(app_factory, make):
+    """Ranks come from a snapshot of everyone's points kept a few seconds; a member who has just
+    earned points sees their new rank at once, and a newcomer is counted."""
+    from pbschool.points import queries
+
+    app = app_factory(POINTS_RANK_SNAPSHOT_SECONDS=600)
+    with app.app_context():
+        queries._rank_cache.clear()
+        clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+        branch = make.branch(code="ZC1")
+        a, b = make.user("zhang", branch=branch), make.user("li", branch=branch)
+        services.record_event(a, "meeting_attended", "m:1:a")  # 5 points
+        services.record_event(b, "lesson_completed", "l:1:b", value=1)  # 1 point
+        db.session.commit()
+        assert queries.member_summary(b)["rank"] == 2  # the snapshot is taken here
+        services.record_event(b, "meeting_attended", "m:1:b")  # b: 6 points, a: 5
+        db.session.commit()
+        assert queries.member_summary(b)["rank"] == 1  # b's own points are live
+        admin = make.user("admin", role="admin")
+        services.award(b, -5.5, "扣分示例", actor=admin)  # b: 0.5, below a's 5; the snapshot still says 1
+        db.session.commit()
+        assert (queries.member_summary(b)["rank"], queries.member_summary(b)["committee_size"]) == (2, 2)
+        c = make.user("wang", branch=branch)
+        db.session.commit()
+        summary = queries.member_summary(c)
+        assert summary["rank"] == 3 and summary["committee_size"] == 3  # joined after the snapshot
+        queries._rank_cache.clear()
