@@ -46,3 +46,38 @@ def verify_command():
     if problem:
         raise click.ClickException(f"ledger broken after {checked} good entries: {problem}")
     click.echo(f"ledger ok: {checked} entries")
+
+
+#: What the running application needs, table by table: everything, except changing ledger rows.
+APP_ROLE_SQL = (
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+    "REVOKE UPDATE, DELETE, TRUNCATE ON ledger_entry FROM {role}",
+    "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {role}",
+)
+
+
+@ledger_cli.command("grant")
+@click.argument("role")
+@with_appcontext
+def grant_command(role):
+    """Give the PostgreSQL ROLE the web application runs as what it needs, and no way to change or
+    delete a ledger row (the append-only trigger also stops the schema owner). Run as the schema
+    owner after `pbschool init`, and again after each upgrade that adds tables."""
+    import re
+
+    if db.engine.dialect.name != "postgresql":
+        raise click.ClickException("ledger grant is for PostgreSQL; SQLite has no roles")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise click.ClickException(f"not a plain role name: {role!r}")
+    with db.engine.begin() as conn:
+        if not conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).scalar():
+            raise click.ClickException(f"no such role: {role} (CREATE ROLE {role} LOGIN PASSWORD '…' first)")
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        has_alembic = conn.exec_driver_sql("SELECT to_regclass('alembic_version')").scalar() is not None
+        for statement in APP_ROLE_SQL:
+            if "alembic_version" in statement and not has_alembic:
+                continue
+            conn.exec_driver_sql(statement.format(schema=f'"{schema}"', role=f'"{role}"'))
+    click.echo(f"{role} may read and write the application's tables, and only append to the ledger")
