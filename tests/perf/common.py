@@ -50,13 +50,15 @@ def app_env(database_url, instance_dir):
 
 
 @contextmanager
-def gunicorn(env, workers=None, threads=4):
-    """gunicorn with the project's gunicorn.conf.py on a free port; yields the base URL."""
+def gunicorn(env, workers=None, threads=None):
+    """gunicorn with the project's gunicorn.conf.py (its workers and threads unless given) on a free
+    port; yields the base URL."""
     port = free_port()
-    env = {**env, "PBSCHOOL_BIND": f"127.0.0.1:{port}", "PBSCHOOL_THREADS": str(threads),
-           "PBSCHOOL_ACCESS_LOG": "/dev/null"}
+    env = {**env, "PBSCHOOL_BIND": f"127.0.0.1:{port}", "PBSCHOOL_ACCESS_LOG": "/dev/null"}
     if workers:
         env["WEB_CONCURRENCY"] = str(workers)
+    if threads:
+        env["PBSCHOOL_THREADS"] = str(threads)
     log = tempfile.NamedTemporaryFile("w+", prefix="gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],  # noqa: S603
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
