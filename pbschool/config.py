@@ -96,8 +96,9 @@ def load(instance_path):
         # "Remember me" lasts two weeks, not Flask-Login's year; logout or a new password ends it sooner.
         "REMEMBER_COOKIE_DURATION": dt.timedelta(days=_int("PBSCHOOL_REMEMBER_DAYS", 14)),
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
-        # A CSRF token must outlive the longest exam sitting.
-        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        # A CSRF token must outlive the longest exam sitting (24 h, plus any extra time granted): it
+        # lives as long as the session that holds its secret, and login starts a new one.
+        "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "LANGUAGES": ["zh_CN", "en"],

@@ -57,7 +57,7 @@ def make_test_config(tmp_path, database_url, **overrides):
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_KIB": 64,
         "WTF_CSRF_ENABLED": False,
-        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        "WTF_CSRF_TIME_LIMIT": None,  # as production: the session's lifetime
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

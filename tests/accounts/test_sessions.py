@@ -412,3 +412,21 @@ def test_a_password_set_by_import_also_revokes_the_members_api_tokens(api, make)
     _import_sets_a_new_password(None, None, make, user)
     assert api.get("/me").status_code == 401
     assert api.token("liuzq", NEW_PASSWORD).get("/me").status_code == 200
+
+
+def test_a_csrf_token_outlives_the_longest_exam_sitting(app_factory, monkeypatch, tmp_path):
+    """An exam may last 24 hours plus extra time; the answers saved at its end carry the token the
+    page got at its start, so that token must still be good (production config, not just tests)."""
+    import time
+
+    from flask_wtf.csrf import generate_csrf, validate_csrf
+
+    from pbschool import config
+
+    limit = config.load(str(tmp_path))["WTF_CSRF_TIME_LIMIT"]
+    app = app_factory(WTF_CSRF_ENABLED=True, WTF_CSRF_TIME_LIMIT=limit)
+    with app.test_request_context("/"):
+        token = generate_csrf()
+        later = time.time() + 30 * 3600
+        monkeypatch.setattr(time, "time", lambda: later)
+        validate_csrf(token)  # raises ValidationError once expired
