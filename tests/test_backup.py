@@ -9,7 +9,20 @@ from pbschool.extensions import db
 
 
 def test_backup_and_restore_round_trip(app, runner, make, tmp_path):
-    make.user("liuzq", name="刘志强")
+    import datetime as dt
+
+    from pbschool import clock
+    from pbschool.points import services as points
+    from pbschool.points.models import LedgerEntry
+
+    clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+    member = make.user("liuzq", name="刘志强", branch=make.branch(code="ZC1"))
+    for n in range(5):  # a populated ledger: its hash chain must survive the trip
+        points.record_event(member, "meeting_attended", f"meeting:{n}:user:{member.id}")
+    points.award(member, -2, "缺席扣分", actor=make.user("admin", role="admin"))
+    db.session.commit()
+    entries = db.session.scalar(select(db.func.count(LedgerEntry.id)))
+    make.user("wangfang", name="王芳")
     media = Path(app.config["MEDIA_DIR"])
     (media / "lessons").mkdir(parents=True)
     (media / "lessons" / "video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 video bytes")
@@ -23,7 +36,7 @@ def test_backup_and_restore_round_trip(app, runner, make, tmp_path):
     assert "manifest.json" in names and "media/lessons/video.mp4" in names
 
     # Damage: a user deleted, another added, the video gone.
-    db.session.delete(db.session.scalar(select(User).where(User.username == "liuzq")))
+    db.session.delete(db.session.scalar(select(User).where(User.username == "wangfang")))
     db.session.commit()
     make.user("intruder")
     (media / "lessons" / "video.mp4").unlink()
@@ -32,8 +45,12 @@ def test_backup_and_restore_round_trip(app, runner, make, tmp_path):
     restored = runner.invoke(cli.cli, args=["restore", str(archive), "--yes"])
     assert restored.exit_code == 0, restored.output
     usernames = set(db.session.scalars(select(User.username)))
-    assert "liuzq" in usernames and "intruder" not in usernames
+    assert {"liuzq", "wangfang"} <= usernames and "intruder" not in usernames
     assert (media / "lessons" / "video.mp4").read_bytes().endswith(b"video bytes")
+    assert db.session.scalar(select(db.func.count(LedgerEntry.id))) == entries
+    verified = runner.invoke(cli.cli, args=["ledger", "verify"])
+    assert verified.exit_code == 0 and f"ledger ok: {entries} entries" in verified.output
+    assert points.balance(db.session.scalar(select(User).where(User.username == "liuzq"))) == 23
 
 
 def test_restore_refuses_what_is_not_a_backup(runner, tmp_path):
