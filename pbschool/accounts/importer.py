@@ -119,7 +119,8 @@ def import_users(data, filename, actor=None):
         if user is None:
             user = User(username=values["username"], name=values["name"], role=role, branch=branch,
                         job_post=values["job_post"], password_hash=next(hashes),
-                        must_change_password=not values["password"])
+                        # a password from the file or generated was chosen by the office, not the member
+                        must_change_password=True)
             db.session.add(user)
             result.created.append(values["username"])
             continue
@@ -133,6 +134,7 @@ def import_users(data, filename, actor=None):
             changed = True
         if values["password"]:
             user.password_hash = next(hashes)
+            user.must_change_password = True
             user.rotate_session_nonce()
             services.revoke_tokens(user)  # as a reset does: the old password's API tokens go too
             changed = True

@@ -76,6 +76,9 @@ def test_user_import_writes_generated_passwords_to_a_result_file(runner, make, t
     zhangsan = db.session.scalar(select(User).where(User.username == "zhangsan"))
     assert verify_password(zhangsan, lines[1].split(",")[2])
     assert len(lines) == 2  # lisi had a password in the file
+    # neither password was the member's own choice: both must be replaced at first login
+    lisi = db.session.scalar(select(User).where(User.username == "lisi"))
+    assert zhangsan.must_change_password and lisi.must_change_password
 
 
 def test_user_import_refuses_a_bad_file_naming_every_bad_row(runner, make, tmp_path):
