@@ -16,7 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.perf.common import ROOT, free_port
+from tests.perf.common import ROOT, add_members, free_port
 
 BIN = Path(sys.executable).parent
 PASSWORD = "fault-password-1"
@@ -243,10 +243,9 @@ def seed(app, members):
     everyone passes (so grading writes a ledger entry). Returns (member tokens, admin token, exam id,
     admin id)."""
     from flask_migrate import upgrade
-    from sqlalchemy import insert, select
 
     from pbschool.accounts import services as accounts
-    from pbschool.accounts.models import ApiToken, Branch, User
+    from pbschool.accounts.models import ApiToken, Branch
     from pbschool.exams import importer
     from pbschool.exams import services as exams
     from pbschool.extensions import db
@@ -257,23 +256,17 @@ def seed(app, members):
         branches = [Branch(code=f"F{i}", name=f"第{i}党支部") for i in range(1, 5)]
         db.session.add_all(branches)
         db.session.flush()
-        shared_hash = accounts.hash_password(PASSWORD)
-        db.session.execute(insert(User), [
-            {"username": f"f{i:03d}", "name": f"党员{i}", "role": "member", "branch_id": branches[i % 4].id,
-             "job_post": "", "password_hash": shared_hash, "session_nonce": f"n{i}", "is_active": True,
-             "must_change_password": False} for i in range(members)])
+        members, tokens = add_members(members, branches, PASSWORD, username="f{:03d}", token="fault-token-{}")
         admin, _ = accounts.create_user("faultadmin", "管理员", "admin", None, "", PASSWORD)
-        users = db.session.scalars(select(User).where(User.role == "member").order_by(User.id)).all()
-        tokens = {u.id: f"fault-token-{u.id}" for u in [*users, admin]}
-        db.session.execute(insert(ApiToken), [{"user_id": uid, "token_hash": ApiToken.hash(t)}
-                                              for uid, t in tokens.items()])
+        tokens[admin.id] = f"fault-token-{admin.id}"
+        db.session.add(ApiToken(user_id=admin.id, token_hash=ApiToken.hash(tokens[admin.id])))
         importer.import_bank_file(_bank_csv(), "faults.csv", "故障演练")
         exam = exams.create_exam({"title": "故障演练考试", "time_limit_seconds": 3600, "max_attempts": 1,
                                   "pass_score": 0, "points_on_pass": 2, "shuffle": True,
                                   "sections": [{"bank": "故障演练", "count": QUESTION_COUNT, "points_each": 1}]},
                                  actor=admin)
         db.session.commit()
-        result = [tokens[u.id] for u in users], tokens[admin.id], exam.id, admin.id
+        result = [tokens[uid] for uid, _branch in members], tokens[admin.id], exam.id, admin.id
         db.session.remove()
         db.engine.dispose()
     return result

@@ -165,3 +165,26 @@ def print_results(rows):
                     share])
     table(out, ["bench", "request", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "lost",
                 "of ceiling"])
+
+
+def add_members(count, branches, password, *, username="m{:05d}", token="bench-token-{}"):  # noqa: S107
+    """``count`` members spread over ``branches``, by bulk insert with one shared password hash (hashing
+    is the slow part) and an API token each. Inside an app context; the caller commits. Returns
+    [(user id, branch id)] in id order and {user id: token}."""
+    from sqlalchemy import insert, select
+
+    from pbschool.accounts import services as accounts
+    from pbschool.accounts.models import ApiToken, User
+    from pbschool.extensions import db
+
+    shared_hash = accounts.hash_password(password)
+    db.session.execute(insert(User), [
+        {"username": username.format(i), "name": f"党员{i}", "role": "member",
+         "branch_id": branches[i % len(branches)].id, "job_post": "", "password_hash": shared_hash,
+         "session_nonce": f"n{i}", "is_active": True, "must_change_password": False} for i in range(count)])
+    members = db.session.execute(select(User.id, User.branch_id).where(User.role == "member")
+                                 .order_by(User.id)).all()
+    tokens = {uid: token.format(uid) for uid, _branch in members}
+    db.session.execute(insert(ApiToken), [{"user_id": uid, "token_hash": ApiToken.hash(t)}
+                                          for uid, t in tokens.items()])
+    return members, tokens

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tests.perf.common import (
     ROOT,
+    add_members,
     app_env,
     ceiling_row,
     gunicorn,
@@ -41,11 +42,10 @@ def seed(database_url, instance_dir):
     """Schema by migrations, then members, tokens, the starter bank and one exam (in-process)."""
     os.environ.update(app_env(database_url, instance_dir))
     from flask_migrate import upgrade
-    from sqlalchemy import insert
 
     from pbschool import create_app
     from pbschool.accounts import services as accounts
-    from pbschool.accounts.models import ApiToken, Branch, User
+    from pbschool.accounts.models import ApiToken, Branch
     from pbschool.exams import importer
     from pbschool.extensions import db
 
@@ -56,20 +56,14 @@ def seed(database_url, instance_dir):
         branches = [Branch(code=f"B{i:02d}", name=f"第{i}党支部") for i in range(1, 51)]
         db.session.add_all(branches)
         db.session.flush()
-        shared_hash = accounts.hash_password(PASSWORD_HASH_SOURCE)
-        db.session.execute(insert(User), [
-            {"username": f"m{i:05d}", "name": f"党员{i}", "role": "member", "branch_id": branches[i % 50].id,
-             "job_post": "", "password_hash": shared_hash, "session_nonce": "x", "is_active": True,
-             "must_change_password": False} for i in range(MEMBERS)])
+        members, tokens = add_members(MEMBERS, branches, PASSWORD_HASH_SOURCE)
         admin, _ = accounts.create_user("benchadmin", "管理员", "admin", None, "", "bench-admin-pass")
-        users = db.session.scalars(db.select(User).where(User.role == "member").order_by(User.id)).all()
-        tokens = {u.id: f"bench-token-{u.id}" for u in [*users, admin]}
-        db.session.execute(insert(ApiToken), [{"user_id": uid, "token_hash": ApiToken.hash(t)}
-                                              for uid, t in tokens.items()])
+        admin_token = "bench-admin-token"
+        db.session.add(ApiToken(user_id=admin.id, token_hash=ApiToken.hash(admin_token)))
         bank_file = ROOT / "content" / "banks" / "党建知识.csv"
         importer.import_bank_file(bank_file.read_bytes(), bank_file.name, "党建知识")
         db.session.commit()
-        return [tokens[u.id] for u in users], tokens[admin.id]
+        return [tokens[uid] for uid, _branch in members], admin_token
 
 
 class Recorder:

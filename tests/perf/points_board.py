@@ -23,7 +23,17 @@ import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
-from tests.perf.common import ROOT, app_env, ceiling_row, gunicorn, print_results, result_row, scratch_database, wrk
+from tests.perf.common import (
+    ROOT,
+    add_members,
+    app_env,
+    ceiling_row,
+    gunicorn,
+    print_results,
+    result_row,
+    scratch_database,
+    wrk,
+)
 
 MEMBERS = int(os.environ.get("BENCH_POINTS_MEMBERS", "10000"))
 BRANCHES = 50
@@ -46,11 +56,11 @@ def seed(database_url, instance_dir):
     (a valid hash chain and monthly totals, as the application would have written them)."""
     os.environ.update(app_env(database_url, instance_dir))
     from flask_migrate import upgrade
-    from sqlalchemy import insert, select
+    from sqlalchemy import select
 
     from pbschool import create_app
     from pbschool.accounts import services as accounts
-    from pbschool.accounts.models import ApiToken, Branch, User
+    from pbschool.accounts.models import Branch, User
     from pbschool.extensions import db
     from pbschool.points import services as points
     from pbschool.points.models import LedgerHead
@@ -62,16 +72,8 @@ def seed(database_url, instance_dir):
         branches = [Branch(code=f"B{i:02d}", name=f"第{i}党支部") for i in range(1, BRANCHES + 1)]
         db.session.add_all(branches)
         db.session.flush()
-        shared_hash = accounts.hash_password(PASSWORD)
-        db.session.execute(insert(User), [
-            {"username": f"m{i:05d}", "name": f"党员{i}", "role": "member",
-             "branch_id": branches[i % BRANCHES].id, "job_post": "", "password_hash": shared_hash,
-             "session_nonce": "x", "is_active": True, "must_change_password": False} for i in range(MEMBERS)])
+        users, _tokens = add_members(MEMBERS, branches, PASSWORD)
         accounts.create_user("benchadmin", "管理员", "admin", None, "", "bench-admin-pass")
-        users = db.session.execute(select(User.id, User.branch_id).where(User.role == "member")
-                                   .order_by(User.id)).all()
-        db.session.execute(insert(ApiToken), [{"user_id": uid, "token_hash": ApiToken.hash(f"bench-token-{uid}")}
-                                              for uid, _b in users])
         points.ensure_default_rules()
         _content(db, admin_user_id=db.session.scalar(select(User.id).where(User.username == "benchadmin")))
         db.session.commit()
