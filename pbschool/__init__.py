@@ -41,6 +41,11 @@ def create_app(test_config=None):
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     login_manager.init_app(app)
+    # Before anything reads a body (CSRF, the NUL check): this request's size limit, and a 413 for a
+    # body declared too large, sent before a byte of it is read.
+    from pbschool.courses.media import limit_request_body
+
+    app.before_request(limit_request_body)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)

@@ -304,13 +304,6 @@ def preview():
     return Response(str(render_markdown(source)), mimetype="text/html")
 
 
-@bp.record_once
-def _limit_bodies_first(state):
-    # First of all before-request functions: CSRFProtect and the NUL check read the form, and
-    # the body limit must be set (and a too-large Content-Length refused) before anything does.
-    state.app.before_request_funcs.setdefault(None, []).insert(0, media.limit_request_body)
-
-
 @bp.route("/teach/lessons/<int:lesson_id>/upload", methods=["POST"])
 @auth.roles_required(*auth.AUTHOR_ROLES)
 def upload(lesson_id):
