@@ -203,29 +203,60 @@ class RankSnapshot:
 
 _rank_cache = {}
 _rank_cache_lock = threading.Lock()
+_rank_refreshing = set()
 
 
-def rank_snapshot(period):
-    seconds = current_app.config.get("POINTS_RANK_SNAPSHOT_SECONDS", 0 if current_app.testing else 10)
-    key = (str(db.engine.url), period)
-    now = time.monotonic()
-    if seconds:
-        with _rank_cache_lock:
-            hit = _rank_cache.get(key)
-        if hit is not None and now - hit[0] < seconds:
-            return hit[1]
+def _build_rank_snapshot(period):
     total = func.coalesce(PointTotal.points, 0)
     rows = db.session.execute(
         select(User.id, User.branch_id, total)
         .outerjoin(PointTotal, (PointTotal.user_id == User.id) & (PointTotal.period == period))
         .where(User.is_active_account.is_(True), User.branch_id.isnot(None))).all()
-    snapshot = RankSnapshot(rows)
-    if seconds:
+    return RankSnapshot(rows)
+
+
+def _store_rank_snapshot(key, snapshot):
+    with _rank_cache_lock:
+        if len(_rank_cache) > 32:
+            _rank_cache.clear()
+        _rank_cache[key] = (time.monotonic(), snapshot)
+
+
+def _refresh_rank_snapshot(app, key, period):
+    """Rebuild an expired snapshot off the request path; requests meanwhile use the old one."""
+    try:
+        with app.app_context():
+            try:
+                _store_rank_snapshot(key, _build_rank_snapshot(period))
+            finally:
+                db.session.remove()
+    except Exception:  # noqa: BLE001 - the next request retries; ranks stay a little older meanwhile
+        app.logger.exception("rank snapshot refresh for %s failed", period)
+    finally:
         with _rank_cache_lock:
-            if len(_rank_cache) > 32:
-                _rank_cache.clear()
-            _rank_cache[key] = (now, snapshot)
-    return snapshot
+            _rank_refreshing.discard(key)
+
+
+def rank_snapshot(period):
+    seconds = current_app.config.get("POINTS_RANK_SNAPSHOT_SECONDS", 0 if current_app.testing else 10)
+    if not seconds:
+        return _build_rank_snapshot(period)
+    key = (str(db.engine.url), period)
+    with _rank_cache_lock:
+        hit = _rank_cache.get(key)
+    age = time.monotonic() - hit[0] if hit else None
+    if hit is None or age >= 10 * seconds:  # none yet, or too old to show while a new one is built
+        snapshot = _build_rank_snapshot(period)
+        _store_rank_snapshot(key, snapshot)
+        return snapshot
+    if age >= seconds:  # expired: still shown while one thread builds the next, off the request path
+        with _rank_cache_lock:
+            start = key not in _rank_refreshing
+            _rank_refreshing.add(key)
+        if start:
+            threading.Thread(target=_refresh_rank_snapshot, daemon=True,
+                             args=(current_app._get_current_object(), key, period)).start()
+    return hit[1]
 
 
 def rank_of(user, period, points, *, branch_only=False):

@@ -191,6 +191,11 @@ for line in io.lines(os.getenv("BENCH_HEADERS")) do headers[#headers + 1] = line
 local path = os.getenv("BENCH_PATH")
 local name = os.getenv("BENCH_HEADER")
 local gzip = os.getenv("BENCH_GZIP") == "1"
+local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "0")
+if pause > 0 then
+  -- a person, not a script: each connection waits about this long (+-50%) before its next request
+  delay = function() return math.random(math.floor(pause / 2), math.floor(pause * 3 / 2)) end
+end
 request = function()
   local h = {[name] = headers[math.random(#headers)]}
   if gzip then h["Accept-Encoding"] = "gzip" end
@@ -203,13 +208,13 @@ end
 """
 
 
-def run_wrk(url, path, header, values, workdir, gzip=False):
+def run_wrk(url, path, header, values, workdir, gzip=False, pause_ms=0):
     values_file = Path(workdir) / f"values-{header}.txt"
     values_file.write_text("\n".join(values) + "\n")
     script = Path(workdir) / "rotate.lua"
     script.write_text(LUA)
     env = {**os.environ, "BENCH_HEADERS": str(values_file), "BENCH_PATH": path, "BENCH_HEADER": header,
-           "BENCH_GZIP": "1" if gzip else "0"}
+           "BENCH_GZIP": "1" if gzip else "0", "BENCH_PAUSE_MS": str(pause_ms)}
     out = subprocess.run(["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--timeout", "5s", "-s", str(script), url],  # noqa: S603,S607
                          capture_output=True, text=True, env=env, timeout=SECONDS + 60).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -243,6 +248,12 @@ def run():
                 r = run_wrk(url, path, header, values, instance, gzip="leaderboard" in path)
                 rows.append(result_row("points", label, r["requests"], r["rps"], r["P50"], r["P95"], r["P99"],
                                        r["errors"]))
+            # The same two pages for 32 people who read what they asked for: each about 2 requests a second.
+            for label, path in (("member home page /, 32 clients pausing ~0.5 s", "/"),
+                                (f"board page {period}, 32 clients pausing ~0.5 s", f"/points/board?period={period}")):
+                r = run_wrk(url, path, "Cookie", cookies, instance, pause_ms=500)
+                rows.append(result_row("points", label, r["requests"], r["rps"], r["P50"], r["P95"], r["P99"],
+                                       r["errors"], paced=True))
         if ceiling:
             rows.append(ceiling_row("points", ceiling))
         from pbschool.extensions import db

@@ -89,3 +89,35 @@ def test_rank_snapshot_keeps_the_members_own_points_live(app_factory, make):
         summary = queries.member_summary(c)
         assert summary["rank"] == 3 and summary["committee_size"] == 3  # joined after the snapshot
         queries._rank_cache.clear()
+
+
+def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, make, monkeypatch):
+    import time
+
+    from pbschool.points import queries
+
+    app = app_factory(POINTS_RANK_SNAPSHOT_SECONDS=10)
+    with app.app_context():
+        queries._rank_cache.clear()
+        clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+        branch = make.branch(code="ZC1")
+        a, b = make.user("zhang", branch=branch), make.user("li", branch=branch)
+        services.record_event(a, "meeting_attended", "m:1:a")
+        db.session.commit()
+        first = queries.rank_snapshot("2026-03")
+        assert first.points_of[b.id] == 0
+        services.record_event(b, "meeting_attended", "m:1:b")
+        services.record_event(b, "lesson_completed", "l:1:b", value=1)
+        db.session.commit()
+        later = time.monotonic() + 11
+        monkeypatch.setattr(queries.time, "monotonic", lambda: later)
+        assert queries.rank_snapshot("2026-03") is first  # expired: shown once more, rebuilt behind
+        for _ in range(100):
+            if not queries._rank_refreshing:
+                break
+            time.sleep(0.05)
+        fresh = queries.rank_snapshot("2026-03")
+        assert fresh is not first and fresh.points_of[b.id] == 6
+        monkeypatch.setattr(queries.time, "monotonic", lambda: later + 200)  # far too old: built now
+        assert queries.rank_snapshot("2026-03") is not fresh
+        queries._rank_cache.clear()
