@@ -43,6 +43,10 @@ def test_home_panel_shows_month_points_rank_and_stars(org, client, auth):
     html = client.get("/").get_data(as_text=True)
     assert "本月积分" in html and "支部排名" in html and "本季度星级" in html
     assert '<section class="card points-panel">' in html  # rendered, not escaped
+    # how far from this month's target (3 of the default 10), and the place in the whole committee
+    assert "月度目标 <strong>3.0</strong> / 10" in html and "还差 7.0 分" in html
+    assert 'aria-valuenow="3.0"' in html and "width: 30.0%" in html
+    assert "党委排名 第 1 / 3 名" in html
 
 
 def test_board_page_and_xlsx(org, client, auth):
