@@ -140,9 +140,13 @@ def test_lecturer_writes_uploads_and_submits_then_admin_publishes(client, auth, 
     auth.login(lecturer.username)
     page = client.get(f"/teach/lessons/{lesson.id}/edit").get_data(as_text=True)
     assert "审核退回" in page and "请补充案例" in page
+    history = page.split("审核记录", 1)[1]  # the history names who returned it, and why
+    assert admin.name in history and "（请补充案例）" in history
     client.post(f"/teach/lessons/{lesson.id}/submit")
     client.post("/logout")
     auth.login(admin.username)
+    review_page = client.get(f"/admin/review/{lesson.id}").get_data(as_text=True)
+    assert "（请补充案例）" in review_page.split("审核记录", 1)[1]
     client.post(f"/admin/review/{lesson.id}", data={"action": "publish"})
     db.session.refresh(lesson)
     assert lesson.state == "published"
