@@ -82,14 +82,16 @@ def leaderboard():
             raise DomainError("找不到该支部", "branch_not_found", 404)
     limit, offset = _page_args()
 
+    branch_id = branch.id if branch else None
+
     def build():
-        publication, rows = queries.board(period, branch)
+        publication, rows = queries.board(period, branch_id)
         head = {"period": period, "published": publication is not None, "total": len(rows)}
         rows = [{"rank": r["rank"], "username": r["username"], "name": r["name"], "branch": r["branch"],
                  "points": _num(r["points"])} for r in rows]
         return _Board(head, rows)
 
-    board = queries.cached("api", period, branch, build)
+    board = queries.cached("api", period, branch_id, build)
     if limit is not None or offset:
         end = None if limit is None else offset + limit
         return _json_response({**board.head, "rows": board.rows[offset:end]})

@@ -90,27 +90,77 @@ def publication(period):
     return db.session.scalar(select(MonthlyPublication).where(MonthlyPublication.period == period))
 
 
-def board(period, branch=None):
-    """The month's board: the frozen snapshot once published, else live standings."""
+def board(period, branch_id=None):
+    """The month's board, the committee's or one branch's: the frozen snapshot once published, else
+    live standings. Plain values only (the caches keep it beyond this session)."""
     pub = publication(period)
     if pub is None:
-        rows = live_standings(period, branch.id if branch else None)
-        return pub, [{"rank": r.rank_in_branch if branch else r.rank, "user_id": r.user_id,
+        rows = live_standings(period, branch_id)
+        return pub, [{"rank": r.rank_in_branch if branch_id else r.rank, "user_id": r.user_id,
                       "username": r.username, "name": r.name, "branch": r.branch_code,
                       "branch_name": r.branch_name, "points": r.points} for r in rows]
     stmt = (select(PublishedScore, User, Branch).join(User, PublishedScore.user_id == User.id)
             .outerjoin(Branch, PublishedScore.branch_id == Branch.id)
             .where(PublishedScore.publication_id == pub.id))
-    if branch is not None:
-        stmt = stmt.where(PublishedScore.branch_id == branch.id)
-    stmt = stmt.order_by(PublishedScore.rank_in_branch if branch else PublishedScore.rank, User.username)
-    return pub, [{"rank": s.rank_in_branch if branch else s.rank, "user_id": u.id, "username": u.username,
+    if branch_id is not None:
+        stmt = stmt.where(PublishedScore.branch_id == branch_id)
+    stmt = stmt.order_by(PublishedScore.rank_in_branch if branch_id else PublishedScore.rank, User.username)
+    return pub, [{"rank": s.rank_in_branch if branch_id else s.rank, "user_id": u.id, "username": u.username,
                   "name": u.name, "branch": b.code if b else None, "branch_name": b.name if b else "",
                   "points": Decimal(str(s.points))} for s, u, b in db.session.execute(stmt)]
 
 
-_board_cache = {}
-_board_cache_lock = threading.Lock()
+class _Memo:
+    """Values a process keeps for a few seconds. An expired one is still served (for up to ten times
+    as long) while one background thread builds its successor, so no request waits for a rebuild.
+    ``build`` must use plain values only: it may run in that thread, in its own app context."""
+
+    def __init__(self, limit):
+        self.items, self.refreshing, self.limit = {}, set(), limit
+        self.lock = threading.Lock()
+
+    def get(self, key, seconds, build):
+        with self.lock:
+            hit = self.items.get(key)
+        age = time.monotonic() - hit[0] if hit else None
+        if hit is None or age >= 10 * seconds:  # none yet, or too old to show while the next is built
+            value = build()
+            self._store(key, value)
+            return value
+        if age >= seconds:
+            with self.lock:
+                start = key not in self.refreshing
+                self.refreshing.add(key)
+            if start:
+                threading.Thread(target=self._refresh, daemon=True,
+                                 args=(current_app._get_current_object(), key, build)).start()
+        return hit[1]
+
+    def clear(self):
+        with self.lock:
+            self.items.clear()
+
+    def _store(self, key, value):
+        with self.lock:
+            if len(self.items) >= self.limit:
+                self.items.clear()
+            self.items[key] = (time.monotonic(), value)
+
+    def _refresh(self, app, key, build):
+        try:
+            with app.app_context():
+                try:
+                    self._store(key, build())
+                finally:
+                    db.session.remove()
+        except Exception:  # noqa: BLE001 - the next request retries; the old value stays meanwhile
+            app.logger.exception("rebuilding a cached %s failed", key[1])
+        finally:
+            with self.lock:
+                self.refreshing.discard(key)
+
+
+_boards = _Memo(256)
 
 
 def board_version(period):
@@ -122,24 +172,14 @@ def board_version(period):
     return ("live", head.seq if head else 0, head.hash if head else "")
 
 
-def cached(kind, period, branch, build):
+def cached(kind, period, branch_id, build):
     """``build()`` memoised per process for a few seconds and exactly as long as the board's version
     holds (POINTS_BOARD_CACHE_SECONDS; 0 turns it off, the default under tests)."""
     seconds = current_app.config.get("POINTS_BOARD_CACHE_SECONDS", 0 if current_app.testing else 30)
     if not seconds:
         return build()
-    key = (str(db.engine.url), kind, period, branch.id if branch else None, board_version(period))
-    now = time.monotonic()
-    with _board_cache_lock:
-        hit = _board_cache.get(key)
-    if hit is not None and now - hit[0] < seconds:
-        return hit[1]
-    value = build()
-    with _board_cache_lock:
-        if len(_board_cache) > 256:
-            _board_cache.clear()
-        _board_cache[key] = (now, value)
-    return value
+    key = (str(db.engine.url), kind, period, branch_id, board_version(period))
+    return _boards.get(key, seconds, build)
 
 
 def last_months(n=12, end=None):
@@ -201,9 +241,7 @@ class RankSnapshot:
         return higher + 1, size
 
 
-_rank_cache = {}
-_rank_cache_lock = threading.Lock()
-_rank_refreshing = set()
+_ranks = _Memo(32)
 
 
 def _build_rank_snapshot(period):
@@ -215,48 +253,11 @@ def _build_rank_snapshot(period):
     return RankSnapshot(rows)
 
 
-def _store_rank_snapshot(key, snapshot):
-    with _rank_cache_lock:
-        if len(_rank_cache) > 32:
-            _rank_cache.clear()
-        _rank_cache[key] = (time.monotonic(), snapshot)
-
-
-def _refresh_rank_snapshot(app, key, period):
-    """Rebuild an expired snapshot off the request path; requests meanwhile use the old one."""
-    try:
-        with app.app_context():
-            try:
-                _store_rank_snapshot(key, _build_rank_snapshot(period))
-            finally:
-                db.session.remove()
-    except Exception:  # noqa: BLE001 - the next request retries; ranks stay a little older meanwhile
-        app.logger.exception("rank snapshot refresh for %s failed", period)
-    finally:
-        with _rank_cache_lock:
-            _rank_refreshing.discard(key)
-
-
 def rank_snapshot(period):
     seconds = current_app.config.get("POINTS_RANK_SNAPSHOT_SECONDS", 0 if current_app.testing else 10)
     if not seconds:
         return _build_rank_snapshot(period)
-    key = (str(db.engine.url), period)
-    with _rank_cache_lock:
-        hit = _rank_cache.get(key)
-    age = time.monotonic() - hit[0] if hit else None
-    if hit is None or age >= 10 * seconds:  # none yet, or too old to show while a new one is built
-        snapshot = _build_rank_snapshot(period)
-        _store_rank_snapshot(key, snapshot)
-        return snapshot
-    if age >= seconds:  # expired: still shown while one thread builds the next, off the request path
-        with _rank_cache_lock:
-            start = key not in _rank_refreshing
-            _rank_refreshing.add(key)
-        if start:
-            threading.Thread(target=_refresh_rank_snapshot, daemon=True,
-                             args=(current_app._get_current_object(), key, period)).start()
-    return hit[1]
+    return _ranks.get((str(db.engine.url), "ranks", period), seconds, lambda: _build_rank_snapshot(period))
 
 
 def rank_of(user, period, points, *, branch_only=False):

@@ -93,12 +93,14 @@ def _board_context():
         branch = find_branch(request.args["branch"])
         if branch is None:
             abort(404)
+    branch_id = branch.id if branch else None
+
     def build():
-        publication, rows = queries.board(period, branch)
+        publication, rows = queries.board(period, branch_id)
         # plain values (the cache outlives this session), and where each member's line is
         return publication is not None, rows, {r["user_id"]: i for i, r in enumerate(rows)}
 
-    publication, rows, where = queries.cached("html", period, branch, build)
+    publication, rows, where = queries.cached("html", period, branch_id, build)
     return period, branch, publication, rows, where
 
 

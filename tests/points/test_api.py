@@ -73,7 +73,7 @@ def test_leaderboard_cache_follows_appends_and_publication(app_factory, make, ap
 
     app = app_factory(POINTS_BOARD_CACHE_SECONDS=60)
     with app.app_context():
-        queries._board_cache.clear()
+        queries._boards.clear()
         clock.pin(dt.datetime(2026, 3, 10, 2, 0))
         member = make.user("zhang")
         api.client = app.test_client()
@@ -86,7 +86,37 @@ def test_leaderboard_cache_follows_appends_and_publication(app_factory, make, ap
         services.publish_month("2026-03")
         _db.session.commit()
         assert api.get("/leaderboard?period=2026-03").get_json()["published"] is True
-        queries._board_cache.clear()
+        queries._boards.clear()
+
+
+def test_an_expired_board_is_served_while_it_is_rebuilt_behind(app_factory, make, api, monkeypatch):
+    """A rename does not move the ledger: the board shows it once the cache's seconds have run out,
+    and the request that finds the board expired does not wait for the rebuild."""
+    import time
+
+    from pbschool.extensions import db as _db
+    from pbschool.points import queries
+
+    app = app_factory(POINTS_BOARD_CACHE_SECONDS=60)
+    with app.app_context():
+        queries._boards.clear()
+        clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+        member = make.user("zhang", name="张三", branch=make.branch(code="ZC1"))
+        api.client = app.test_client()
+        api.token(member)
+        assert api.get("/leaderboard?period=2026-03").get_json()["rows"][0]["name"] == "张三"
+        member.name = "张叁"
+        _db.session.commit()
+        assert api.get("/leaderboard?period=2026-03").get_json()["rows"][0]["name"] == "张三"  # cached
+        later = time.monotonic() + 61
+        monkeypatch.setattr(queries.time, "monotonic", lambda: later)
+        assert api.get("/leaderboard?period=2026-03").get_json()["rows"][0]["name"] == "张三"  # expired, shown
+        for _ in range(100):
+            if not queries._boards.refreshing:
+                break
+            time.sleep(0.05)
+        assert api.get("/leaderboard?period=2026-03").get_json()["rows"][0]["name"] == "张叁"
+        queries._boards.clear()
 
 
 def test_award_through_the_api(board_data, api, make):

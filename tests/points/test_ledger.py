@@ -69,7 +69,7 @@ def test_rank_snapshot_keeps_the_members_own_points_live(app_factory, make):
 
     app = app_factory(POINTS_RANK_SNAPSHOT_SECONDS=600)
     with app.app_context():
-        queries._rank_cache.clear()
+        queries._ranks.clear()
         clock.pin(dt.datetime(2026, 3, 10, 2, 0))
         branch = make.branch(code="ZC1")
         a, b = make.user("zhang", branch=branch), make.user("li", branch=branch)
@@ -88,7 +88,7 @@ def test_rank_snapshot_keeps_the_members_own_points_live(app_factory, make):
         db.session.commit()
         summary = queries.member_summary(c)
         assert summary["rank"] == 3 and summary["committee_size"] == 3  # joined after the snapshot
-        queries._rank_cache.clear()
+        queries._ranks.clear()
 
 
 def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, make, monkeypatch):
@@ -98,7 +98,7 @@ def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, m
 
     app = app_factory(POINTS_RANK_SNAPSHOT_SECONDS=10)
     with app.app_context():
-        queries._rank_cache.clear()
+        queries._ranks.clear()
         clock.pin(dt.datetime(2026, 3, 10, 2, 0))
         branch = make.branch(code="ZC1")
         a, b = make.user("zhang", branch=branch), make.user("li", branch=branch)
@@ -113,11 +113,11 @@ def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, m
         monkeypatch.setattr(queries.time, "monotonic", lambda: later)
         assert queries.rank_snapshot("2026-03") is first  # expired: shown once more, rebuilt behind
         for _ in range(100):
-            if not queries._rank_refreshing:
+            if not queries._ranks.refreshing:
                 break
             time.sleep(0.05)
         fresh = queries.rank_snapshot("2026-03")
         assert fresh is not first and fresh.points_of[b.id] == 6
         monkeypatch.setattr(queries.time, "monotonic", lambda: later + 200)  # far too old: built now
         assert queries.rank_snapshot("2026-03") is not fresh
-        queries._rank_cache.clear()
+        queries._ranks.clear()
