@@ -184,7 +184,8 @@ def test_a_real_server_answers_413_without_waiting_for_the_body(tmp_path):
     instance = tmp_path / "instance"
     env = {**app_env(f"sqlite:///{tmp_path / 'app.db'}", instance), "PBSCHOOL_MAX_FORM_KB": "64",
            "PBSCHOOL_MAX_UPLOAD_MB": "1"}
-    with gunicorn(env, workers=1, threads=2) as url:
+    with gunicorn(env, workers=1, threads=2) as server:
+        url = server.url
         # Ten gigabytes announced, a few kilobytes sent: the 413 comes at once.
         head = (b"POST /teach/lessons/1/upload HTTP/1.1\r\nHost: t\r\n"
                 b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 10737418240\r\n\r\n")

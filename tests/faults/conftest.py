@@ -1,142 +1,54 @@
 """Fault tests: the real server (gunicorn on PostgreSQL) under exam-day load while a worker dies or
-the database restarts. Shared here: a gunicorn launcher that exposes its master, the seed, a
-retrying JSON client that records every reply, and the consistency check of what was written."""
+the database restarts. Shared here: finding the busiest worker, a PostgreSQL of the tests' own, the
+seed, a retrying JSON client that records every reply, and the consistency check of what was written.
+gunicorn itself is started by tests/perf/common.gunicorn, as for the benchmarks and scale-out tests."""
 
 import http.client
 import json
 import os
 import random
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
-from tests.perf.common import ROOT, add_members, free_port
+from tests.perf.common import add_members, free_port
 
-BIN = Path(sys.executable).parent
 PASSWORD = "fault-password-1"
 QUESTION_COUNT = 12
 
 
-def children(pid):
-    """The direct children of ``pid`` (gunicorn's workers when it is the master)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+def busiest_worker(server, exclude=()):
+    """The worker holding the most client connections (one worker may have accepted them all)."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            found += [int(p) for p in (task / "children").read_text().split()]
+            lines = Path(table).read_text().splitlines()[1:]
         except OSError:
-            pass
-    return sorted(set(found))
-
-
-class Server:
-    def __init__(self, proc, port, log):
-        self.proc, self.port, self.log = proc, port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.expected_errors = ("was sent SIGKILL",)  # the master's note of a worker killed on purpose
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def workers(self):
-        return children(self.proc.pid)
-
-    def log_errors(self):
-        """gunicorn's error lines and tracebacks, less the expected ones."""
-        lines = self.log.read_text(errors="replace").splitlines()
-        return [line for line in lines if ("[ERROR]" in line or line.startswith("Traceback"))
-                and not any(e in line for e in self.expected_errors)]
-
-    def busiest_worker(self, exclude=()):
-        """The worker holding the most client connections (one worker may have accepted them all)."""
-        established = set()
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == server.port and fields[3] == "01":
+                established.add(fields[9])
+    counts = {}
+    for pid in server.workers():
+        if pid in exclude:
+            continue
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
             try:
-                lines = Path(table).read_text().splitlines()[1:]
+                link = os.readlink(fd)
             except OSError:
                 continue
-            for line in lines:
-                fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == self.port and fields[3] == "01":
-                    established.add(fields[9])
-        counts = {}
-        for pid in self.workers():
-            if pid in exclude:
-                continue
-            inodes = set()
-            for fd in Path(f"/proc/{pid}/fd").glob("*"):
-                try:
-                    link = os.readlink(fd)
-                except OSError:
-                    continue
-                if link.startswith("socket:["):
-                    inodes.add(link[8:-1])
-            counts[pid] = len(inodes & established)
-        return max(counts, key=counts.get), counts
-
-    def healthy(self):
-        try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:  # noqa: S310
-                return response.status == 200
-        except OSError:
-            return False
-
-    def wait_for_workers(self, count, timeout=30):
-        """Wait until the master has ``count`` workers that all answer; returns their pids."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pids = self.workers()
-            if len(pids) == count and self.healthy():
-                return pids
-            time.sleep(0.2)
-        raise AssertionError(f"gunicorn has workers {self.workers()} after {timeout} s, wanted {count}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+        counts[pid] = len(inodes & established)
+    return max(counts, key=counts.get), counts
 
 
-@contextmanager
-def gunicorn(env, workers, threads=4):
-    """gunicorn with the project's gunicorn.conf.py on a free port, as tests/perf/common.gunicorn
-    runs it, but yielding a Server that knows the master's pid. Everything is stopped on exit."""
-    port = free_port()
-    env = {**env, "PBSCHOOL_BIND": f"127.0.0.1:{port}", "PBSCHOOL_THREADS": str(threads),
-           "PBSCHOOL_ACCESS_LOG": "/dev/null", "WEB_CONCURRENCY": str(workers)}
-    log = Path(tempfile.mkstemp(prefix="gunicorn-faults-", suffix=".log")[1])
-    with log.open("w") as err:
-        proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-    server = Server(proc, port, log)
-    try:
-        deadline = time.monotonic() + 60
-        while not server.healthy():
-            if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + log.read_text()[-2000:])
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not come up in 60 s: " + log.read_text()[-2000:])
-            time.sleep(0.2)
-        server.wait_for_workers(workers)
-        yield server
-    finally:
-        # Quick shutdown, asked of the master only: it passes it on to each worker once (a worker
-        # signalled twice, by the group and by the master, can deadlock in gunicorn's handler).
-        try:
-            os.kill(proc.pid, signal.SIGINT)
-            proc.wait(20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, master included
-        except ProcessLookupError:
-            pass
-        proc.wait(10)
-        if server.log_errors():
-            print(f"gunicorn logged errors, kept in {log}")
-        else:
-            log.unlink(missing_ok=True)
+#: The master's note of a worker a test killed on purpose.
+KILLED = "was sent SIGKILL"
 
 
 # -- a PostgreSQL server of the test's own, to stop and start -------------------------------------

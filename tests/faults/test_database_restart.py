@@ -22,14 +22,13 @@ from tests.faults.conftest import (
     Cluster,
     Recorder,
     check_consistency,
-    gunicorn,
     make_app,
     postgres_bindir,
     seed,
     server_owner,
     sit_exam,
 )
-from tests.perf.common import app_env
+from tests.perf.common import app_env, gunicorn
 
 MEMBERS = 16
 AWARDS = 24
@@ -108,8 +107,7 @@ def site(cluster):
     with tempfile.TemporaryDirectory() as instance:
         app = make_app(cluster.url, instance)
         tokens, admin_token, exam_id, admin_id = seed(app, MEMBERS)
-        with gunicorn(app_env(cluster.url, instance), workers=2) as server:
-            server.expected_errors = ()  # no worker dies here
+        with gunicorn(app_env(cluster.url, instance), workers=2, threads=4) as server:
             yield server, app, tokens, admin_token, exam_id, admin_id
 
 

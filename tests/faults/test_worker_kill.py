@@ -10,8 +10,17 @@ import time
 import pytest
 
 from tests.databases import scratch_postgres
-from tests.faults.conftest import QUESTION_COUNT, Recorder, check_consistency, gunicorn, make_app, seed, sit_exam
-from tests.perf.common import app_env
+from tests.faults.conftest import (
+    KILLED,
+    QUESTION_COUNT,
+    Recorder,
+    busiest_worker,
+    check_consistency,
+    make_app,
+    seed,
+    sit_exam,
+)
+from tests.perf.common import app_env, gunicorn
 
 PG_URL = os.environ.get("PBSCHOOL_TEST_DATABASE_URL")
 MEMBERS = 40
@@ -25,7 +34,8 @@ def site():
     with scratch_postgres(PG_URL, "pbschool_faults") as url, tempfile.TemporaryDirectory() as instance:
         app = make_app(url, instance)
         tokens, _, exam_id, _ = seed(app, MEMBERS)
-        with gunicorn(app_env(url, instance), workers=WORKERS) as server:
+        with gunicorn(app_env(url, instance), workers=WORKERS, threads=4) as server:
+            server.expected_errors = (KILLED,)
             yield server, app, tokens, exam_id
 
 
@@ -47,7 +57,7 @@ def test_killed_worker_loses_no_acknowledged_save_and_grades_each_attempt_once(s
         while not moment() and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(rec.finished) < MEMBERS, "the load was over before the worker could be killed"
-        victim, connections = server.busiest_worker(exclude=killed)
+        victim, connections = busiest_worker(server, exclude=killed)
         print(f"killing worker {victim}; client connections per worker: {connections}")
         os.kill(victim, signal.SIGKILL)
         killed.append(victim)

@@ -49,43 +49,101 @@ def app_env(database_url, instance_dir):
     return env
 
 
+def children(pid):
+    """The direct children of ``pid`` (gunicorn's workers when it is the master)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return sorted(set(found))
+
+
+class Server:
+    """A running gunicorn: its URL, its master process, its workers and its error log."""
+
+    def __init__(self, proc, port, log):
+        self.proc, self.port, self.log = proc, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.expected_errors = ()  # log lines a test provokes on purpose (e.g. a worker it killed)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def workers(self):
+        return children(self.proc.pid)
+
+    def log_errors(self):
+        """gunicorn's error lines and tracebacks, less the expected ones."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return [line for line in lines if ("[ERROR]" in line or line.startswith("Traceback"))
+                and not any(e in line for e in self.expected_errors)]
+
+    def healthy(self):
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:  # noqa: S310
+                return response.status == 200
+        except OSError:
+            return False
+
+    def wait_for_workers(self, count, timeout=30):
+        """Wait until the master has ``count`` workers that all answer; returns their pids."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.workers()
+            if len(pids) == count and self.healthy():
+                return pids
+            time.sleep(0.2)
+        raise AssertionError(f"gunicorn has workers {self.workers()} after {timeout} s, wanted {count}")
+
+
 @contextmanager
 def gunicorn(env, workers=None, threads=None):
     """gunicorn with the project's gunicorn.conf.py (its workers and threads unless given) on a free
-    port; yields the base URL."""
+    port; yields a Server once it answers (with all its workers, when their number is given).
+    Everything is stopped on exit; the log is kept, and named, when it holds unexpected errors."""
     port = free_port()
     env = {**env, "PBSCHOOL_BIND": f"127.0.0.1:{port}", "PBSCHOOL_ACCESS_LOG": "/dev/null"}
     if workers:
         env["WEB_CONCURRENCY"] = str(workers)
     if threads:
         env["PBSCHOOL_THREADS"] = str(threads)
-    log = tempfile.NamedTemporaryFile("w+", prefix="gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],  # noqa: S603
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1).read()  # noqa: S310
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + Path(log.name).read_text()[-2000:]) from None
-            time.sleep(0.3)
-    else:
-        raise RuntimeError("gunicorn did not come up in 60 s")
+    log = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
+    with log.open("w") as err:
+        proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],  # noqa: S603
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    server = Server(proc, port, log)
     try:
-        yield url
+        deadline = time.monotonic() + 60
+        while not server.healthy():
+            if proc.poll() is not None:
+                raise RuntimeError("gunicorn exited: " + log.read_text()[-2000:])
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not come up in 60 s: " + log.read_text()[-2000:])
+            time.sleep(0.2)
+        if workers:
+            server.wait_for_workers(workers)
+        yield server
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # Quick shutdown, asked of the master only: it passes it on to each worker once (a worker
+        # signalled twice, by the group and by the master, can deadlock in gunicorn's handler).
         try:
+            os.kill(proc.pid, signal.SIGINT)
             proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        errors = [line for line in Path(log.name).read_text().splitlines() if "[ERROR]" in line]
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, master included
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+        errors = server.log_errors()
         if errors:
-            print(f"gunicorn logged {len(errors)} error line(s), e.g. {errors[0][:200]} (log: {log.name})")
+            print(f"gunicorn logged {len(errors)} error line(s), e.g. {errors[0][:200]} (log kept: {log})")
+        else:
+            log.unlink(missing_ok=True)
 
 
 #: wrk's own summary has no p95; a script's done() prints the three percentiles the tables show.
@@ -98,7 +156,8 @@ end
 
 
 def wrk(url, seconds=10, connections=32, threads=2, script=None, env=None):
-    """Requests/s and latency percentiles (ms) from wrk, or None when wrk is not installed."""
+    """Requests/s, requests, latency percentiles (ms) and errors from wrk, or None when wrk is not
+    installed. A ``script`` of one's own must end with PERCENTILES_LUA for the percentiles."""
     if not shutil.which("wrk"):
         return None
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
@@ -109,7 +168,8 @@ def wrk(url, seconds=10, connections=32, threads=2, script=None, env=None):
         args += ["-s", str(script)]
         out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60,  # noqa: S603
                              env={**os.environ, **(env or {})}).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", out).group(1))}
     for p in ("50", "95", "99"):
         m = re.search(rf"P{p}_US (\d+)", out)
         if m:

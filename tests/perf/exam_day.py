@@ -178,7 +178,8 @@ def run():
     print(f"exam day: {MEMBERS} members, ramp {RAMP:.0f} s, saves every {INTERVAL:.0f} s for {SECONDS:.0f} s")
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as instance:
         tokens, admin_token = seed(database_url, Path(instance))
-        with gunicorn(app_env(database_url, instance)) as url:
+        with gunicorn(app_env(database_url, instance)) as server:
+            url = server.url
             host, port = url.split("//")[1].split(":")
             port = int(port)
             ceiling = wrk(url + "/healthz", seconds=10)

@@ -16,7 +16,6 @@ import http.client
 import os
 import random
 import re
-import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -24,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tests.perf.common import (
+    PERCENTILES_LUA,
     ROOT,
     add_members,
     app_env,
@@ -201,28 +201,19 @@ request = function()
   if gzip then h["Accept-Encoding"] = "gzip" end
   return wrk.format("GET", path, h)
 end
-done = function(summary, latency, requests)
-  io.write(string.format("P50_US %d\\nP95_US %d\\nP99_US %d\\n", latency:percentile(50),
-    latency:percentile(95), latency:percentile(99)))
-end
-"""
+""" + PERCENTILES_LUA
 
 
 def run_wrk(url, path, header, values, workdir, gzip=False, pause_ms=0):
+    """wrk with 32 connections, each request carrying one of ``values`` as ``header``."""
     values_file = Path(workdir) / f"values-{header}.txt"
     values_file.write_text("\n".join(values) + "\n")
     script = Path(workdir) / "rotate.lua"
     script.write_text(LUA)
-    env = {**os.environ, "BENCH_HEADERS": str(values_file), "BENCH_PATH": path, "BENCH_HEADER": header,
-           "BENCH_GZIP": "1" if gzip else "0", "BENCH_PAUSE_MS": str(pause_ms)}
-    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--timeout", "5s", "-s", str(script), url],  # noqa: S603,S607
-                         capture_output=True, text=True, env=env, timeout=SECONDS + 60).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-              "requests": int(re.search(r"(\d+) requests in", out).group(1))}
-    for p in ("P50", "P95", "P99"):
-        result[p] = int(re.search(rf"{p}_US (\d+)", out).group(1)) / 1000
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    result["errors"] = int(errors.group(1)) if errors else 0
+    result = wrk(url, seconds=SECONDS, script=script, env={
+        "BENCH_HEADERS": str(values_file), "BENCH_PATH": path, "BENCH_HEADER": header,
+        "BENCH_GZIP": "1" if gzip else "0", "BENCH_PAUSE_MS": str(pause_ms)})
+    result["errors"] = result["non2xx"] + result["socket_errors"]
     return result
 
 
@@ -233,7 +224,8 @@ def run():
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as instance:
         user_ids, period, app = seed(database_url, Path(instance))
         sample = random.Random(7).sample(range(MEMBERS), min(LOGGED_IN, MEMBERS))
-        with gunicorn(app_env(database_url, instance)) as url:
+        with gunicorn(app_env(database_url, instance)) as server:
+            url = server.url
             ceiling = wrk(url + "/healthz", seconds=SECONDS)
             cookies = login_cookies(url, [f"m{i:05d}" for i in sample])
             tokens = [f"Bearer bench-token-{user_ids[i]}" for i in sample]
@@ -246,13 +238,13 @@ def run():
                     (f"GET /api/v1/leaderboard {period} (all rows, gzip)", f"/api/v1/leaderboard?period={period}",
                      "Authorization", tokens)):
                 r = run_wrk(url, path, header, values, instance, gzip="leaderboard" in path)
-                rows.append(result_row("points", label, r["requests"], r["rps"], r["P50"], r["P95"], r["P99"],
+                rows.append(result_row("points", label, r["requests"], r["rps"], r["p50"], r["p95"], r["p99"],
                                        r["errors"]))
             # The same two pages for 32 people who read what they asked for: each about 2 requests a second.
             for label, path in (("member home page /, 32 clients pausing ~0.5 s", "/"),
                                 (f"board page {period}, 32 clients pausing ~0.5 s", f"/points/board?period={period}")):
                 r = run_wrk(url, path, "Cookie", cookies, instance, pause_ms=500)
-                rows.append(result_row("points", label, r["requests"], r["rps"], r["P50"], r["P95"], r["P99"],
+                rows.append(result_row("points", label, r["requests"], r["rps"], r["p50"], r["p95"], r["p99"],
                                        r["errors"], paced=True))
         if ceiling:
             rows.append(ceiling_row("points", ceiling))

@@ -201,7 +201,7 @@ def cluster(tmp_path_factory):
             env["REDIS_URL"] = REDIS_URL  # app_env drops it; sharing Redis is the point here
             for key in ("PBSCHOOL_LOGIN_LIMIT_ACCOUNT", "PBSCHOOL_LOGIN_LIMIT_ADDRESS", "PBSCHOOL_EXAM_GRACE_SECONDS"):
                 env.pop(key, None)  # the defaults the tests count on
-            servers.append(Server(name, stack.enter_context(gunicorn(env, workers=2))))
+            servers.append(Server(name, stack.enter_context(gunicorn(env, workers=2)).url))
         engine = create_engine(psycopg_url(database_url))
         stack.callback(engine.dispose)
         yield Cluster(a=servers[0], b=servers[1], app=app, engine=engine, ids=ids)
