@@ -208,6 +208,18 @@ def current_quarter():
     return services.quarter_of(services.local_date(clock.now()))
 
 
+def ended_quarters(n=4):
+    """The ``n`` quarters before this one, newest first ('2026-Q1', '2025-Q4', ...)."""
+    year, q = int(current_quarter()[:4]), int(current_quarter()[-1])
+    out = []
+    for _i in range(n):
+        q -= 1
+        if q == 0:
+            year, q = year - 1, 4
+        out.append(f"{year}-Q{q}")
+    return out
+
+
 class RankSnapshot:
     """Everyone's points in one month, sorted, so that a member's rank is a binary search.
 

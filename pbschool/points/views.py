@@ -210,25 +210,13 @@ def _ended_unpublished_months():
     return [m for m in reversed(months) if m not in published]
 
 
-def _ended_quarters():
-    current = queries.current_quarter()
-    year, q = int(current[:4]), int(current[-1])
-    out = []
-    for _i in range(4):
-        q -= 1
-        if q == 0:
-            year, q = year - 1, 4
-        out.append(f"{year}-Q{q}")
-    return out
-
-
 @bp.route("/points/admin", methods=["GET", "POST"])
 @auth.roles_required("admin")
 def admin():
     publish_form = PublishForm(prefix="pub")
     publish_form.period.choices = [SelectChoice(m, m) for m in _ended_unpublished_months()]
     stars_form = StarsForm(prefix="stars")
-    stars_form.quarter.choices = [SelectChoice(q, q) for q in _ended_quarters()]
+    stars_form.quarter.choices = [SelectChoice(q, q) for q in queries.ended_quarters()]
     settings_form = StarSettingsForm(prefix="set")
     if request.method == "GET":
         settings_form.base.data = int(services.get_setting("star_base", services.DEFAULT_STAR_BASE))
@@ -305,7 +293,7 @@ def rule(rule_id=None):
 
 
 def _quarter_arg():
-    quarter = request.args.get("quarter") or _ended_quarters()[0]
+    quarter = request.args.get("quarter") or queries.ended_quarters()[0]
     try:
         services.quarter_periods(quarter)
     except DomainError:
@@ -326,7 +314,7 @@ def _star_rows(quarter):
 def stars():
     quarter = _quarter_arg()
     return render_template("points/stars.html", quarter=quarter, rows=_star_rows(quarter),
-                           quarters=_ended_quarters(), bands=services.star_bands())
+                           quarters=queries.ended_quarters(), bands=services.star_bands())
 
 
 @bp.route("/points/stars.xlsx")

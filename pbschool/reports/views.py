@@ -28,18 +28,6 @@ def _xlsx(filename, body):
     return Response(body, mimetype=XLSX, headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
-def _last_quarters(n=4):
-    current = point_queries.current_quarter()
-    year, q = int(current[:4]), int(current[-1])
-    out = []
-    for _i in range(n):
-        q -= 1
-        if q == 0:
-            year, q = year - 1, 4
-        out.append(f"{year}-Q{q}")
-    return out
-
-
 @bp.route("/reports/overview", methods=["GET", "POST"])
 @auth.roles_required("admin")
 def overview():
@@ -74,7 +62,7 @@ def overview():
     series = figures.committee_series(months)
     peak_points = max([s["points"] for s in series] + [1])
     peak_hours = max([s["hours"] for s in series] + [1])
-    quarters = _last_quarters()
+    quarters = point_queries.ended_quarters()
     ratings = db.session.scalars(select(BranchRating).where(BranchRating.quarter.in_(quarters))
                                  .order_by(BranchRating.quarter.desc(), BranchRating.score.desc())).all()
     return render_template("reports/overview.html", rows=figures.branch_rows(), series=series,

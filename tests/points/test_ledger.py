@@ -121,3 +121,12 @@ def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, m
         monkeypatch.setattr(queries.time, "monotonic", lambda: later + 200)  # far too old: built now
         assert queries.rank_snapshot("2026-03") is not fresh
         queries._ranks.clear()
+
+
+def test_ended_quarters_run_back_across_the_year(app):
+    from pbschool.points import queries
+
+    clock.pin(dt.datetime(2026, 2, 10, 2, 0))
+    assert queries.ended_quarters() == ["2025-Q4", "2025-Q3", "2025-Q2", "2025-Q1"]
+    clock.pin(dt.datetime(2026, 3, 31, 17, 0))  # 1 April in Beijing: the first quarter has ended
+    assert queries.ended_quarters(2) == ["2026-Q1", "2025-Q4"]
