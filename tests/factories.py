@@ -31,6 +31,19 @@ class Factory:
         return user
 
 
+    def organisation(self):
+        """Two branches (综采一队 ZC1, 机电科 JD) and the people the points and reports tests meet:
+        ZC1's secretary and a member, a member of JD, and an admin."""
+        zc = self.branch(code="ZC1", name="综采一队党支部")
+        jd = self.branch(code="JD", name="机电科党支部")
+        return {
+            "secretary": self.user("secretary", role="secretary", branch=zc, name="张书记"),
+            "member": self.user("member", branch=zc, name="刘志强"),
+            "other": self.user("other", branch=jd, name="孙丽娟"),
+            "admin": self.user("admin", role="admin", name="王管理"),
+        }
+
+
 class ApiClient:
     def __init__(self, client):
         self.client = client

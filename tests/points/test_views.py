@@ -14,14 +14,7 @@ from pbschool.points.models import LedgerEntry, MonthlyPublication
 @pytest.fixture
 def org(app, make):
     clock.pin(dt.datetime(2026, 3, 10, 2, 0))
-    zc = make.branch(code="ZC1", name="综采一队党支部")
-    jd = make.branch(code="JD", name="机电科党支部")
-    people = {
-        "secretary": make.user("secretary", role="secretary", branch=zc, name="张书记"),
-        "member": make.user("member", branch=zc, name="刘志强"),
-        "other": make.user("other", branch=jd, name="孙丽娟"),
-        "admin": make.user("admin", role="admin", name="王管理"),
-    }
+    people = make.organisation()
     services.record_event(people["member"], "exam_passed", "attempt:1", points=3, value=88,
                           reason="通过安全规程考试")
     db.session.commit()

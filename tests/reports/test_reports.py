@@ -17,17 +17,10 @@ from pbschool.reports.models import BranchRating
 @pytest.fixture
 def org(app, make):
     clock.pin(dt.datetime(2026, 4, 10, 2, 0))
-    zc = make.branch(code="ZC1", name="综采一队党支部")
-    jd = make.branch(code="JD", name="机电科党支部")
-    people = {
-        "secretary": make.user("secretary", role="secretary", branch=zc, name="张书记"),
-        "member": make.user("member", branch=zc, name="刘志强"),
-        "other": make.user("other", branch=jd, name="孙丽娟"),
-        "admin": make.user("admin", role="admin", name="王管理"),
-    }
+    people = make.organisation()
     points.record_event(people["member"], "exam_passed", "attempt:1", points=6,
                         occurred_at=dt.datetime(2026, 2, 10, 2, 0))
-    meetings.record_meeting(zc, "committee", dt.date(2026, 3, 5), "支委会", [people["member"].id],
+    meetings.record_meeting(people["member"].branch, "committee", dt.date(2026, 3, 5), "支委会", [people["member"].id],
                             actor=people["secretary"])
     db.session.commit()
     return people
