@@ -1,4 +1,5 @@
 import datetime as dt
+import io
 
 import pytest
 
@@ -72,3 +73,9 @@ def make_csrf_client(app_factory, backend):
         page = client.get("/account/password").get_data(as_text=True)
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
         yield client, lesson, token
+
+
+def upload(client, lesson, data, name="v.mp4", **kwargs):
+    """Post a file to the lesson's upload form, as the lesson editor does."""
+    return client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data", **kwargs)

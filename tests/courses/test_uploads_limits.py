@@ -16,6 +16,7 @@ from pbschool.courses import media
 from pbschool.courses.models import Lesson, MediaFile
 from pbschool.errors import DomainError
 from pbschool.extensions import db
+from tests.courses.conftest import upload
 from tests.courses.test_views import MP4, PDF, fetch
 
 TEN_GB = 10 * 1024**3
@@ -66,11 +67,6 @@ def _video(kb):
     return MP4 + b"\x00" * (kb * KB - len(MP4))
 
 
-def _upload(client, lesson, data, name="v.mp4", **kwargs):
-    return client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data", **kwargs)
-
-
 # -- 413 before the body is read -------------------------------------------------------------
 
 def test_a_huge_upload_is_refused_from_its_headers_alone(app, client, auth, make, cm, upload_spy):
@@ -89,7 +85,7 @@ def test_forms_and_the_api_get_a_small_limit_imports_a_modest_one(app, client, a
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
     # A lecturer's 300 KB video is fine ...
-    assert _upload(client, lesson, _video(300)).status_code == 303
+    assert upload(client, lesson, _video(300)).status_code == 303
     # ... but 300 KB posted to an ordinary form is not, even with the bytes actually sent.
     comment = client.post(f"/lessons/{lesson.id}/comments",
                           data={"body": "好", "extra": (io.BytesIO(b"x" * 300 * KB), "a.bin")},
@@ -222,16 +218,16 @@ def test_the_upload_quota_counts_a_persons_files_and_says_how_much_is_used(app, 
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
-    assert _upload(client, lesson, _video(400)).status_code == 303
-    assert _upload(client, lesson, _video(400), name="第二讲.mp4").status_code == 303
-    reply = _upload(client, lesson, _video(400), name="第三讲.mp4", follow_redirects=True)
+    assert upload(client, lesson, _video(400)).status_code == 303
+    assert upload(client, lesson, _video(400), name="第二讲.mp4").status_code == 303
+    reply = upload(client, lesson, _video(400), name="第三讲.mp4", follow_redirects=True)
     assert "上传空间不足：您已使用 0.8 MB，个人上传配额为 1 MB" in reply.get_data(as_text=True)
     assert [m.original_name for m in db.session.scalars(select(MediaFile))] == ["v.mp4", "第二讲.mp4"]
     assert len(_stored_files(app)) == 2  # the refused file, and no .part, left nothing behind
     # Deleting a file frees its room.
     item = db.session.scalar(select(MediaFile).where(MediaFile.original_name == "v.mp4"))
     client.post(f"/teach/media/{item.id}/delete")
-    assert _upload(client, lesson, _video(400), name="第三讲.mp4").status_code == 303
+    assert upload(client, lesson, _video(400), name="第三讲.mp4").status_code == 303
     assert sorted(m.original_name for m in db.session.scalars(select(MediaFile))) == ["第三讲.mp4", "第二讲.mp4"]
 
 
@@ -241,7 +237,7 @@ def test_an_upload_announced_over_the_quota_is_refused_before_it_is_sent(app, cl
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
-    assert _upload(client, lesson, _video(400)).status_code == 303
+    assert upload(client, lesson, _video(400)).status_code == 303
     reply = _declared(client, f"/teach/lessons/{lesson.id}/upload", 5 * 1024 * KB)
     assert reply.status_code == 413 and "个人上传配额为 1 MB" in reply.get_data(as_text=True)
     assert upload_spy == [1]  # only the first, accepted upload reached the view
@@ -254,7 +250,7 @@ def test_admins_have_no_upload_quota(app, client, auth, make, cm):
     lesson = cm.lesson(author=admin, state="draft")
     auth.login(admin.username)
     for n in range(3):
-        assert _upload(client, lesson, _video(400), name=f"{n}.mp4").status_code == 303
+        assert upload(client, lesson, _video(400), name=f"{n}.mp4").status_code == 303
     assert len(db.session.scalars(select(MediaFile)).all()) == 3
 
 
@@ -298,8 +294,8 @@ def test_with_an_accel_prefix_nginx_sends_the_file_after_our_permission_check(ap
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
-    _upload(client, lesson, MP4)
-    _upload(client, lesson, PDF, name="课件 第一讲.pdf")
+    upload(client, lesson, MP4)
+    upload(client, lesson, PDF, name="课件 第一讲.pdf")
     video, pdf = db.session.scalars(select(MediaFile).order_by(MediaFile.id)).all()
     reply = fetch(client, f"/media/{video.stored_name}", headers={"Range": "bytes=0-99"})
     assert reply.status_code == 200 and reply.data == b""
@@ -326,7 +322,7 @@ def test_accel_headers_match_what_the_app_sends_itself(app, client, auth, make, 
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
-    _upload(client, lesson, PDF, name="课件.pdf")
+    upload(client, lesson, PDF, name="课件.pdf")
     pdf = db.session.scalar(select(MediaFile))
     direct = fetch(client, f"/media/{pdf.stored_name}")
     assert direct.data == PDF and "X-Accel-Redirect" not in direct.headers
@@ -354,5 +350,5 @@ def test_an_upload_whose_lesson_update_fails_leaves_no_file(app, client, auth, m
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
-    assert "课时已锁定" in _upload(client, lesson, MP4, follow_redirects=True).get_data(as_text=True)
+    assert "课时已锁定" in upload(client, lesson, MP4, follow_redirects=True).get_data(as_text=True)
     assert _stored_files(app) == [] and db.session.scalars(select(MediaFile)).all() == []

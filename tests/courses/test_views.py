@@ -6,6 +6,7 @@ from pbschool import clock
 from pbschool.courses import services
 from pbschool.courses.models import Comment, Lesson, MediaFile
 from pbschool.extensions import db
+from tests.courses.conftest import upload
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 40
 PDF = b"%PDF-1.4\n" + b"x" * 2000
@@ -121,8 +122,7 @@ def test_lecturer_writes_uploads_and_submits_then_admin_publishes(client, auth, 
     preview = client.post("/teach/preview", data={"body": "**粗体** <script>x</script>"})
     assert preview.get_data(as_text=True).startswith("<p><strong>粗体</strong>")
     assert "<script" not in preview.get_data(as_text=True)
-    up = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(MP4), "讲座.mp4")},
-                     content_type="multipart/form-data")
+    up = upload(client, lesson, MP4, "讲座.mp4")
     assert up.status_code == 303
     video = db.session.scalar(select(MediaFile))
     assert video.kind == "video" and video.original_name == "讲座.mp4" and video.stored_name.endswith(".mp4")
@@ -166,8 +166,7 @@ def test_a_lecturer_cannot_edit_or_upload_to_another_lecturers_lesson(client, au
     lesson = cm.lesson(author=make.user(role="lecturer"), state="draft")
     auth.login(make.user(role="lecturer").username)
     assert client.get(f"/teach/lessons/{lesson.id}/edit").status_code == 403
-    up = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(PDF), "a.pdf")},
-                     content_type="multipart/form-data")
+    up = upload(client, lesson, PDF, "a.pdf")
     assert up.status_code == 403
     assert client.post(f"/teach/lessons/{lesson.id}/submit").status_code == 403
 
@@ -180,8 +179,7 @@ def test_mislabelled_and_unsupported_uploads_are_refused(client, auth, make, cm)
                                 (PNG, "video.mp4", "文件内容与扩展名"),
                                 (b"MZ" + b"\x00" * 100, "tool.exe", "不支持的文件类型"),
                                 (b"<svg onload=alert(1)>" + b" " * 64, "x.svg", "不支持的文件类型")):
-        reply = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(data), name)},
-                            content_type="multipart/form-data", follow_redirects=True)
+        reply = upload(client, lesson, data, name, follow_redirects=True)
         assert message in reply.get_data(as_text=True), name
     assert db.session.scalars(select(MediaFile)).all() == []
 
@@ -192,8 +190,7 @@ def test_oversized_upload_is_refused(app, client, auth, make, cm, tmp_path):
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
     big = MP4 + b"\x00" * (1024 * 1024)
-    reply = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(big), "big.mp4")},
-                        content_type="multipart/form-data", follow_redirects=True)
+    reply = upload(client, lesson, big, "big.mp4", follow_redirects=True)
     assert "超过 1 MB" in reply.get_data(as_text=True)
     assert db.session.scalars(select(MediaFile)).all() == []
     import os
@@ -204,8 +201,7 @@ def test_video_is_served_with_range_after_a_permission_check(client, auth, make,
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
-    client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(MP4), "v.mp4")},
-                content_type="multipart/form-data")
+    upload(client, lesson, MP4, "v.mp4")
     video = db.session.scalar(select(MediaFile))
     url = f"/media/{video.stored_name}"
     whole = fetch(client, url)
@@ -230,8 +226,7 @@ def test_attachments_download_with_their_name(client, auth, make, cm):
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)
-    client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(PDF), "课件.pdf")},
-                content_type="multipart/form-data")
+    upload(client, lesson, PDF, "课件.pdf")
     pdf = db.session.scalar(select(MediaFile))
     reply = fetch(client, f"/media/{pdf.stored_name}")
     assert reply.headers["Content-Disposition"].startswith("attachment")
@@ -316,8 +311,7 @@ def test_a_lecturers_new_file_on_a_published_lesson_sends_it_back_to_review(clie
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="published")
     auth.login(lecturer.username)
-    client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(PDF), "新课件.pdf")},
-                content_type="multipart/form-data")
+    upload(client, lesson, PDF, "新课件.pdf")
     db.session.refresh(lesson)
     assert lesson.state == "draft" and lesson.media[0].original_name == "新课件.pdf"
 
@@ -352,8 +346,7 @@ def test_a_lecturer_deletes_an_unstudied_draft_but_not_a_studied_or_published_on
     draft = cm.lesson(author=lecturer, state="draft")
     published = cm.lesson(author=lecturer, state="published")
     auth.login(lecturer.username)
-    client.post(f"/teach/lessons/{draft.id}/upload", data={"file": (io.BytesIO(PDF), "a.pdf")},
-                content_type="multipart/form-data")
+    upload(client, draft, PDF, "a.pdf")
     draft_id = draft.id
     assert client.post(f"/teach/lessons/{draft_id}/delete").status_code == 302
     assert db.session.scalar(select(Lesson.id).where(Lesson.id == draft_id)) is None
