@@ -111,6 +111,15 @@ def _close_session(exc):
         log.warning("database unavailable at the end of a request: %s", error.__class__.__name__)
 
 
+def show_on_form(form, exc, default):
+    """A service refused what a form asked: undo the request's writes and show the reason next to the
+    field the error names, or next to ``default`` when this form has no such field."""
+    db.session.rollback()
+    name = exc.field if exc.field and exc.field in form else default
+    field = form[name]
+    field.errors = [*field.errors, exc.message]  # a tuple until the form has been validated
+
+
 def register(app):
     app.teardown_appcontext(_close_session)
     app.register_error_handler(HTTPException, _http_error)

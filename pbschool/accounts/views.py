@@ -21,7 +21,7 @@ from pbschool.accounts.forms import (
 )
 from pbschool.accounts.importer import import_users
 from pbschool.accounts.models import Branch, User
-from pbschool.errors import DomainError
+from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db, limiter
 from pbschool.tabular import import_upload
 
@@ -109,7 +109,7 @@ def change_password():
         try:
             services.change_password(current_user, form.current.data, form.new.data)
         except DomainError as exc:
-            getattr(form, exc.field or "new").errors.append(exc.message)
+            show_on_form(form, exc, "new")
         else:
             db.session.commit()
             login_user(current_user._get_current_object())  # re-issue this session with the new nonce
@@ -146,8 +146,7 @@ def edit_branch(branch_id=None):
             else:
                 services.update_branch(branch, form.name.data, form.is_active.data, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field or "name").errors.append(exc.message)
+            show_on_form(form, exc, "name")
         else:
             db.session.commit()
             flash(_("支部已保存"), "success")
@@ -198,8 +197,7 @@ def new_user():
                 form.username.data, form.name.data, form.role.data, form.branch.data or None,
                 form.job_post.data, form.password.data or None, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field or "username").errors.append(exc.message)
+            show_on_form(form, exc, "username")
         else:
             db.session.commit()
             if generated:
@@ -226,8 +224,7 @@ def user_detail(user_id):
                                  branch=form.branch.data or None, job_post=form.job_post.data,
                                  actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field or "name").errors.append(exc.message)
+            show_on_form(form, exc, "name")
         else:
             db.session.commit()
             flash(_("已保存 %(u)s", u=user.username), "success")

@@ -23,7 +23,7 @@ from pbschool.courses.forms import (
     UploadForm,
 )
 from pbschool.courses.models import Comment, Course, Lesson, MediaFile, Programme
-from pbschool.errors import DomainError
+from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.markup import render_markdown
 from pbschool.tabular import xlsx_bytes
@@ -239,8 +239,7 @@ def edit_course(course_id=None):
                 services.update_course(course, title=form.title.data, summary=form.summary.data,
                                        programme=form.programme.data, body=form.body.data, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field or "title").errors.append(exc.message)
+            show_on_form(form, exc, "title")
         else:
             db.session.commit()
             flash(_("课程已保存"), "success")
@@ -282,10 +281,9 @@ def edit_lesson(lesson_id=None):
                 services.update_lesson(lesson, title=form.title.data, minutes=form.minutes.data,
                                        body=form.body.data, actor=current_user, course=course)
         except DomainError as exc:
-            db.session.rollback()
+            show_on_form(form, exc, "title")
             if lesson is not None and lesson.id is None:
                 lesson = None
-            getattr(form, exc.field or "title", form.title).errors.append(exc.message)
         else:
             db.session.commit()
             flash(_("课时已保存"), "success")

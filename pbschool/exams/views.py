@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 
 from pbschool import auth, clock
 from pbschool.accounts.models import Branch, User
-from pbschool.errors import DomainError
+from pbschool.errors import DomainError, show_on_form
 from pbschool.exams import bp, services, stats
 from pbschool.exams.forms import (
     ActionForm,
@@ -331,8 +331,7 @@ def edit_question(bank_id=None, question_id=None):
         try:
             question = services.save_question(bank, _question_fields(form), question=question, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field or "answer").errors.append(exc.message)
+            show_on_form(form, exc, "answer")
         else:
             db.session.commit()
             flash(_("题目已保存"), "success")
@@ -461,8 +460,7 @@ def edit_exam(exam_id):
         try:
             services.update_exam(exam, data, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field or "title").errors.append(exc.message)
+            show_on_form(form, exc, "title")
         else:
             db.session.commit()
             flash(_("考试设置已保存"), "success")

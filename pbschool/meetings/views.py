@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from pbschool import auth, clock
 from pbschool.accounts.models import Branch
 from pbschool.accounts.services import find_branch
-from pbschool.errors import DomainError
+from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.meetings import bp, services
 from pbschool.meetings.forms import AttendeesForm, MeetingForm, kind_choices
@@ -68,8 +68,7 @@ def new():
                 branch, form.kind.data, form.held_on.data, form.topic.data, form.attendees.data,
                 actor=current_user, notes=form.notes.data)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field if exc.field in form else "topic").errors.append(exc.message)
+            show_on_form(form, exc, "topic")
         else:
             db.session.commit()
             flash(_("会议已记录，%(n)d 名出席党员获得积分", n=credited), "success")

@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from pbschool import auth, clock
 from pbschool.accounts.models import Branch, User
 from pbschool.accounts.services import find_branch
-from pbschool.errors import DomainError
+from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.points import bp, queries, services
 from pbschool.points.forms import AwardForm, PublishForm, ReverseForm, RuleForm, StarSettingsForm, StarsForm
@@ -170,8 +170,7 @@ def award():
                                    category=form.category.data, is_veto=form.is_veto.data, rule=rule,
                                    source_key=f"manual:{key}" if key else None)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field if exc.field in form else "reason").errors.append(exc.message)
+            show_on_form(form, exc, "reason")
         else:
             db.session.commit()
             if entry is None:
@@ -283,8 +282,7 @@ def rule(rule_id=None):
                                monthly_cap=form.monthly_cap.data, is_active=form.is_active.data,
                                bands=form.bands.data or None, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            getattr(form, exc.field if exc.field in form else "name").errors.append(exc.message)
+            show_on_form(form, exc, "name")
         else:
             db.session.commit()
             flash(_("规则已保存"), "success")
