@@ -2,22 +2,44 @@
 
 import os
 
+from babel import Locale
 from flask import Flask, g, has_request_context, request, session
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from pbschool import config, errors, registry
 from pbschool.extensions import babel, csrf, db, limiter, login_manager, migrate
 
+#: The two locales, parsed once: Babel's Locale.parse of a string scans every locale it knows.
+LOCALES = {code: Locale.parse(code) for code in ("zh_CN", "en")}
+
 
 def select_locale():
     if not has_request_context():
-        return "zh_CN"
+        return LOCALES["zh_CN"]
     lang = request.args.get("lang")
-    if lang in ("zh_CN", "en"):
+    if lang in LOCALES:
         session["lang"] = lang
-    return session.get("lang", "zh_CN")
+    return LOCALES.get(session.get("lang"), LOCALES["zh_CN"])
+
+
+def _page_translations():
+    """This request's translations, looked up once: Flask-Babel's own template gettext goes through
+    several context proxies for each of the dozens of strings on a page."""
+    translations = g.get("_page_translations")
+    if translations is None:
+        translations = g._page_translations = get_translations()
+    return translations
+
+
+def _install_template_gettext(app):
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _page_translations().ugettext(s),
+        ngettext=lambda s, p, n: _page_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _page_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
+        newstyle=True)
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -48,6 +70,7 @@ def create_app(test_config=None):
     app.before_request(limit_request_body)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    _install_template_gettext(app)
     limiter.init_app(app)
 
     from pbschool import api, cli, web

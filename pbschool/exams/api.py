@@ -124,11 +124,9 @@ def result_payload(attempt):
 def list_exams():
     user = g.api_user
     services.bulk_close_overdue_for(user)
-    exams = services.exams_for(user)
-    left = services.attempts_left_of(exams, user)
     return ok([{"id": exam.id, "title": exam.title, "time_limit_seconds": exam.time_limit_seconds,
                 "opens_at": clock.isoformat(exam.opens_at), "closes_at": clock.isoformat(exam.closes_at),
-                "attempts_left": left[exam.id]} for exam in exams])
+                "attempts_left": left} for exam, left in services.exams_for(user, with_attempts_left=True)])
 
 
 @api_route("/exams", methods=("POST",), summary="Create an exam (admin)", tag="exams", body=EXAM_BODY,

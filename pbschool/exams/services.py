@@ -300,15 +300,20 @@ def is_overdue(attempt, now=None):
     return now > attempt.deadline_at + timedelta(seconds=grace_seconds())
 
 
-def exams_for(user, now=None):
-    """Published exams that admit ``user`` and are open now."""
+def exams_for(user, now=None, *, with_attempts_left=False):
+    """Published exams that admit ``user`` and are open now; with ``with_attempts_left``, as
+    [(exam, attempts the user has left)] from the same query."""
     now = now or clock.now()
     stmt = (select(Exam).options(defer(Exam.description)).where(Exam.is_published.is_(True))
             .where((Exam.opens_at.is_(None)) | (Exam.opens_at <= now))
             .where((Exam.closes_at.is_(None)) | (Exam.closes_at > now))
             .order_by(Exam.closes_at.is_(None), Exam.closes_at, Exam.id))
     # audience_branches loads only for the exams meant for some branches (most are for everyone)
-    return [e for e in db.session.scalars(stmt) if e.admits(user)]
+    if not with_attempts_left:
+        return [e for e in db.session.scalars(stmt) if e.admits(user)]
+    used = (select(func.count(Attempt.id)).where(Attempt.exam_id == Exam.id, Attempt.user_id == user.id)
+            .correlate(Exam).scalar_subquery())
+    return [(e, max(0, e.max_attempts - n)) for e, n in db.session.execute(stmt.add_columns(used)) if e.admits(user)]
 
 
 def attempts_of(exam, user):
@@ -323,16 +328,6 @@ def attempts_used(exam, user):
 
 def attempts_left(exam, user):
     return max(0, exam.max_attempts - attempts_used(exam, user))
-
-
-def attempts_left_of(exams, user):
-    """{exam id: attempts left} for several exams in one query."""
-    if not exams:
-        return {}
-    used = dict(db.session.execute(select(Attempt.exam_id, func.count(Attempt.id))
-                                   .where(Attempt.user_id == user.id, Attempt.exam_id.in_([e.id for e in exams]))
-                                   .group_by(Attempt.exam_id)).all())
-    return {e.id: max(0, e.max_attempts - used.get(e.id, 0)) for e in exams}
 
 
 def open_attempt(exam, user):

@@ -289,8 +289,9 @@ def last_published_line(user, period):
     return {"period": previous, "rank": row[0], "rank_in_branch": row[1], "points": Decimal(str(row[2]))}
 
 
-def member_summary(user):
-    """What the member's points page and home panel show (a handful of small queries)."""
+def member_summary(user, *, by_category=True):
+    """What the member's points page and home panel show (a handful of small queries); the home
+    panel, which shows no categories, leaves their query out."""
     period = services.current_period()
     year = int(period[:4])
     quarter = current_quarter()
@@ -313,7 +314,7 @@ def member_summary(user):
         "balance": total(months),
         "this_month": this_month,
         "this_year": total(year_periods(year)),
-        "by_category": category_totals(period, user.id).get(user.id, {}),
+        "by_category": category_totals(period, user.id).get(user.id, {}) if by_category else {},
         "rank": rank,
         "rank_in_branch": rank_in_branch,
         "committee_size": committee_size,

@@ -364,4 +364,4 @@ def home_panel(user):
     if user.branch_id is None:
         return None
     # the template is autoescaped; Markup keeps the home page from escaping it again
-    return Markup(render_template("points/_home_panel.html", s=queries.member_summary(user)))  # noqa: S704
+    return Markup(render_template("points/_home_panel.html", s=queries.member_summary(user, by_category=False)))  # noqa: S704
