@@ -36,6 +36,19 @@ def test_member_sees_open_exams_with_closing_time_and_attempts_left(client, auth
     assert "正在进行的考试" in home and "党章党规知识测试" in home
 
 
+def test_home_counts_only_the_members_own_attempts(client, auth, make, bank, pinned):
+    exam = make_exam(bank, closes_at=T0 + dt.timedelta(hours=3), max_attempts=2)
+    _sit(client, auth, make, exam, member=make.user("zhangwd"))  # another member uses one of theirs
+    assert "剩余 1 次" in client.get("/").get_data(as_text=True)
+    auth.logout()
+    member = make.user("liuzq")
+    auth.login("liuzq")
+    assert "剩余 2 次" in client.get("/").get_data(as_text=True)
+    auth.logout()
+    _sit(client, auth, make, exam, member=member)
+    assert "剩余 1 次" in client.get("/").get_data(as_text=True)
+
+
 def test_sitting_page_works_without_javascript(client, auth, make, bank, pinned):
     exam = make_exam(bank, shuffle=True)
     member, attempt_id = _sit(client, auth, make, exam)
