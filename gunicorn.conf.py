@@ -20,6 +20,27 @@ keepalive = 5
 # Recycle workers now and then so a slow leak never grows into an outage.
 max_requests = 5000
 max_requests_jitter = 500
+# The app is made (and its templates compiled) once, in the master, and every worker is a fork of it:
+# a recycled or replaced worker starts serving at once, warm, instead of spending ~0.75 s of CPU
+# importing and its first pages compiling templates. Restart (not HUP) to run a new version.
+preload_app = True
 accesslog = os.environ.get("PBSCHOOL_ACCESS_LOG", "-")
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server):
+    """Compile every template in the master, so that each worker inherits them compiled."""
+    app = server.app.wsgi()
+    for name in app.jinja_env.list_templates(filter_func=lambda n: n.endswith(".html")):
+        app.jinja_env.get_template(name)
+
+
+def post_fork(server, worker):
+    """A worker must not share the master's database connections (the master should hold none)."""
+    from pbschool.extensions import db
+
+    app = server.app.wsgi()
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
