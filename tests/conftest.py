@@ -173,3 +173,20 @@ def auth(client):
 def api(client):
     """A small JSON client: api.token(user) then api.get/post/put/delete with it."""
     return factories.ApiClient(client)
+
+
+@pytest.fixture
+def statements(app):
+    """A list that collects the SQL statements the app sends while the test runs, to check that a page
+    does not query once per row."""
+    from sqlalchemy import event
+
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(engine, "before_cursor_execute", record)

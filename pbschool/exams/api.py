@@ -126,7 +126,7 @@ def list_exams():
     services.bulk_close_overdue_for(user)
     return ok([{"id": exam.id, "title": exam.title, "time_limit_seconds": exam.time_limit_seconds,
                 "opens_at": clock.isoformat(exam.opens_at), "closes_at": clock.isoformat(exam.closes_at),
-                "attempts_left": left} for exam, left in services.exams_for(user, with_attempts_left=True)])
+                "attempts_left": left} for exam, left in services.exams_with_attempts_left(user)])
 
 
 @api_route("/exams", methods=("POST",), summary="Create an exam (admin)", tag="exams", body=EXAM_BODY,

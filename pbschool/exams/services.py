@@ -300,20 +300,36 @@ def is_overdue(attempt, now=None):
     return now > attempt.deadline_at + timedelta(seconds=grace_seconds())
 
 
-def exams_for(user, now=None, *, with_attempts_left=False):
-    """Published exams that admit ``user`` and are open now; with ``with_attempts_left``, as
-    [(exam, attempts the user has left)] from the same query."""
-    now = now or clock.now()
-    stmt = (select(Exam).options(defer(Exam.description)).where(Exam.is_published.is_(True))
+def _open_exams(now):
+    # audience_branches loads only for the exams meant for some branches (most are for everyone)
+    return (select(Exam).options(defer(Exam.description)).where(Exam.is_published.is_(True))
             .where((Exam.opens_at.is_(None)) | (Exam.opens_at <= now))
             .where((Exam.closes_at.is_(None)) | (Exam.closes_at > now))
             .order_by(Exam.closes_at.is_(None), Exam.closes_at, Exam.id))
-    # audience_branches loads only for the exams meant for some branches (most are for everyone)
-    if not with_attempts_left:
-        return [e for e in db.session.scalars(stmt) if e.admits(user)]
+
+
+def exams_for(user, now=None):
+    """Published exams that admit ``user`` and are open now."""
+    return [e for e in db.session.scalars(_open_exams(now or clock.now())) if e.admits(user)]
+
+
+def exams_with_attempts_left(user, now=None):
+    """[(exam, attempts the user has left)] for ``exams_for(user)``, counted in the same query."""
     used = (select(func.count(Attempt.id)).where(Attempt.exam_id == Exam.id, Attempt.user_id == user.id)
             .correlate(Exam).scalar_subquery())
-    return [(e, max(0, e.max_attempts - n)) for e, n in db.session.execute(stmt.add_columns(used)) if e.admits(user)]
+    rows = db.session.execute(_open_exams(now or clock.now()).add_columns(used))
+    return [(e, max(0, e.max_attempts - n)) for e, n in rows if e.admits(user)]
+
+
+def attempts_by_exam(exams, user):
+    """{exam id: the user's attempts at it, by number} for several exams in one query."""
+    found = {e.id: [] for e in exams}
+    if found:
+        for attempt in db.session.scalars(select(Attempt).where(Attempt.user_id == user.id,
+                                                               Attempt.exam_id.in_(found))
+                                          .order_by(Attempt.exam_id, Attempt.number)):
+            found[attempt.exam_id].append(attempt)
+    return found
 
 
 def attempts_of(exam, user):

@@ -55,8 +55,10 @@ def my_exams():
     services.bulk_close_overdue_for(current_user)
     db.session.commit()
     rows = []
-    for exam in services.exams_for(current_user):
-        attempts = services.attempts_of(exam, current_user)
+    exams = services.exams_for(current_user)
+    attempts_of = services.attempts_by_exam(exams, current_user)  # one query, not one per exam
+    for exam in exams:
+        attempts = attempts_of[exam.id]
         rows.append({"exam": exam, "left": max(0, exam.max_attempts - len(attempts)),
                      "open_attempt": next((a for a in attempts if a.state == "in_progress"), None),
                      "best": services.counted_attempts(exam, attempts).get(current_user.id)})
@@ -218,7 +220,7 @@ def wrong_book():
 
 def home_panel(user):
     """Exams open now with their closing time, on the home page."""
-    rows = services.exams_for(user, with_attempts_left=True)[:5]
+    rows = services.exams_with_attempts_left(user)[:5]
     if not rows:
         return None
     return Markup(render_template("exams/_home_panel.html", rows=rows))  # noqa: S704  (an escaped template)

@@ -49,6 +49,29 @@ def test_home_counts_only_the_members_own_attempts(client, auth, make, bank, pin
     assert "剩余 1 次" in client.get("/").get_data(as_text=True)
 
 
+def test_exam_list_queries_do_not_grow_with_the_exams(client, auth, make, bank, pinned, statements):
+    member = make.user("liuzq")
+
+    def page_statements():
+        auth.login("liuzq")
+        statements.clear()
+        html = client.get("/exams").get_data(as_text=True)
+        auth.logout()
+        return len(statements), html
+
+    exams = [make_exam(bank, closes_at=T0 + dt.timedelta(hours=3), max_attempts=3)]
+    _sit(client, auth, make, exams[0], member=member)
+    auth.logout()
+    one, _html = page_statements()
+    exams += [make_exam(bank, closes_at=T0 + dt.timedelta(hours=h), max_attempts=3) for h in (4, 5)]
+    for exam in exams[1:]:
+        _sit(client, auth, make, exam, member=member)
+        auth.logout()
+    three, html = page_statements()
+    assert html.count("继续答题") == 3  # each exam's open attempt is found
+    assert three == one
+
+
 def test_sitting_page_works_without_javascript(client, auth, make, bank, pinned):
     exam = make_exam(bank, shuffle=True)
     member, attempt_id = _sit(client, auth, make, exam)
