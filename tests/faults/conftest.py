@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.perf.common import add_members, free_port
+from tests.perf.common import add_members, answer_for, free_port
 
 PASSWORD = "fault-password-1"
 QUESTION_COUNT = 12
@@ -256,18 +256,6 @@ class Client:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-
-
-def answer_for(question, n):
-    keys = [o["key"] for o in question.get("options") or []]
-    kind = question["type"]
-    if kind == "single":
-        return keys[n % len(keys)]
-    if kind == "multiple":
-        return sorted({keys[n % len(keys)], keys[(n + 1) % len(keys)]})
-    if kind == "truefalse":
-        return n % 2 == 0
-    return [f"答{n}"] * max(1, question.get("blanks") or 1)
 
 
 def sit_exam(server, token, exam_id, rec, deadline, pause=0.0, max_backoff=1.0):

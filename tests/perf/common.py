@@ -249,6 +249,21 @@ def paced(url, path, header, values, pause, seconds=20, clients=32, processes=4)
             "errors": errors}
 
 
+def answer_for(question, n):
+    """A valid answer of each question type, varied by ``n`` (the exam-day benchmark and the fault tests)."""
+    kind = question["type"]
+    keys = [o["key"] for o in question.get("options") or []] or ["A", "B", "C", "D"]
+    if kind == "single":
+        return keys[n % len(keys)]
+    if kind == "multiple":
+        return sorted({keys[n % len(keys)], keys[(n + 1) % len(keys)]})
+    if kind == "truefalse":
+        return n % 2 == 0
+    if kind == "blank":
+        return [f"答{n}"] * max(1, question.get("blanks") or 1)
+    return f"第{n}次作答"
+
+
 def table(rows, header):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 

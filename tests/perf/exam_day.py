@@ -20,6 +20,7 @@ from pathlib import Path
 from tests.perf.common import (
     ROOT,
     add_members,
+    answer_for,
     app_env,
     ceiling_row,
     gunicorn,
@@ -80,20 +81,6 @@ class Recorder:
             if status != 200:
                 self.errors[op] += 1
                 self.statuses[f"{op} {status}"] = self.statuses.get(f"{op} {status}", 0) + 1
-
-
-def answer_for(question, n):
-    kind = question["type"]
-    keys = [o["key"] for o in question.get("options") or []] or ["A", "B", "C", "D"]
-    if kind == "single":
-        return keys[n % len(keys)]
-    if kind == "multiple":
-        return sorted({keys[n % len(keys)], keys[(n + 1) % len(keys)]})
-    if kind == "truefalse":
-        return n % 2 == 0
-    if kind == "blank":
-        return [f"答{n}"] * max(1, question.get("blanks") or 1)
-    return f"第{n}次作答"
 
 
 def request(conn_box, host, port, method, path, token, body=None):
