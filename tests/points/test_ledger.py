@@ -1,4 +1,5 @@
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal
 
 from pbschool import clock
@@ -62,17 +63,29 @@ def test_duplicate_does_not_abort_callers_transaction(app, make):
     assert user.job_post == "掘进工"
 
 
+@contextmanager
+def snapshot_members(app_factory, make, seconds):
+    """Inside an app whose rank snapshots are kept ``seconds``, on 10 March 2026: a branch and two of
+    its members. The process's snapshot cache is emptied before and after, even when a test fails."""
+    from pbschool.points import queries
+
+    app = app_factory(POINTS_RANK_SNAPSHOT_SECONDS=seconds)
+    with app.app_context():
+        queries._ranks.clear()
+        try:
+            clock.pin(dt.datetime(2026, 3, 10, 2, 0))
+            branch = make.branch(code="ZC1")
+            yield branch, make.user("zhang", branch=branch), make.user("li", branch=branch)
+        finally:
+            queries._ranks.clear()
+
+
 def test_rank_snapshot_keeps_the_members_own_points_live(app_factory, make):
     """Ranks come from a snapshot of everyone's points kept a few seconds; a member who has just
     earned points sees their new rank at once, and a newcomer is counted."""
     from pbschool.points import queries
 
-    app = app_factory(POINTS_RANK_SNAPSHOT_SECONDS=600)
-    with app.app_context():
-        queries._ranks.clear()
-        clock.pin(dt.datetime(2026, 3, 10, 2, 0))
-        branch = make.branch(code="ZC1")
-        a, b = make.user("zhang", branch=branch), make.user("li", branch=branch)
+    with snapshot_members(app_factory, make, 600) as (branch, a, b):
         services.record_event(a, "meeting_attended", "m:1:a")  # 5 points
         services.record_event(b, "lesson_completed", "l:1:b", value=1)  # 1 point
         db.session.commit()
@@ -88,7 +101,6 @@ def test_rank_snapshot_keeps_the_members_own_points_live(app_factory, make):
         db.session.commit()
         summary = queries.member_summary(c)
         assert summary["rank"] == 3 and summary["committee_size"] == 3  # joined after the snapshot
-        queries._ranks.clear()
 
 
 def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, make, monkeypatch):
@@ -96,12 +108,7 @@ def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, m
 
     from pbschool.points import queries
 
-    app = app_factory(POINTS_RANK_SNAPSHOT_SECONDS=10)
-    with app.app_context():
-        queries._ranks.clear()
-        clock.pin(dt.datetime(2026, 3, 10, 2, 0))
-        branch = make.branch(code="ZC1")
-        a, b = make.user("zhang", branch=branch), make.user("li", branch=branch)
+    with snapshot_members(app_factory, make, 10) as (_branch, a, b):
         services.record_event(a, "meeting_attended", "m:1:a")
         db.session.commit()
         first = queries.rank_snapshot("2026-03")
@@ -120,7 +127,6 @@ def test_an_expired_rank_snapshot_is_rebuilt_off_the_request_path(app_factory, m
         assert fresh is not first and fresh.points_of[b.id] == 6
         monkeypatch.setattr(queries.time, "monotonic", lambda: later + 200)  # far too old: built now
         assert queries.rank_snapshot("2026-03") is not fresh
-        queries._ranks.clear()
 
 
 def test_ended_quarters_run_back_across_the_year(app):
