@@ -21,6 +21,15 @@ def test_english_is_the_second_locale(client):
     assert "Sign in" in html
 
 
+def test_each_request_speaks_the_language_chosen_last(client):
+    """Translations are looked up once per request: switching back and forth changes every page after."""
+    assert "Sign in" in client.get("/login?lang=en").get_data(as_text=True)
+    assert "Sign in" in client.get("/login").get_data(as_text=True)  # remembered in the session
+    client.get("/lang/zh_CN")
+    html = client.get("/login").get_data(as_text=True)
+    assert "登录网上党校" in html and "Sign in" not in html
+
+
 def test_home_requires_login(client):
     response = client.get("/")
     assert response.status_code == 302
