@@ -7,7 +7,10 @@ results go through ``scope_to_branch`` so a secretary never sees another branch'
 import functools
 
 from flask import abort
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+
+from pbschool.errors import DomainError
 
 STAFF_ROLES = ("lecturer", "secretary", "admin")
 AUTHOR_ROLES = ("lecturer", "admin")
@@ -63,6 +66,34 @@ def scope_to_branch(stmt, user, branch_column):
     if not scope:
         return stmt.where(False)
     return stmt.where(branch_column.in_(scope))
+
+
+# -- separation of duties ---------------------------------------------------------------------------
+#: What each self-dealing refusal says; the code is the API's error code.
+OWN_RECORD_MESSAGES = {
+    "own_attempt": _l("不能批改自己的试卷"),
+    "own_points": _l("不能给自己加减积分"),
+    "own_meeting": _l("不能为自己记录出席积分，请由其他负责人确认"),
+    "own_rating": _l("不能评定自己或本人所在支部的星级"),
+    "own_review": _l("不能审核自己编写的内容"),
+    "own_record": _l("不能为自己评分、记分或评定"),
+}
+
+
+def is_self(actor, subject):
+    """Is ``subject`` (a user, or a user id) the acting person?"""
+    if actor is None or subject is None:
+        return False
+    actor_id = getattr(actor, "id", actor)
+    subject_id = getattr(subject, "id", subject)
+    return actor_id is not None and actor_id == subject_id
+
+
+def refuse_self(actor, subject, code="own_record"):
+    """Separation of duties, the one rule every writer of a score, mark, points entry, attendance
+    credit, star or publication calls: nobody does it for themself (403 ``code``)."""
+    if is_self(actor, subject):
+        raise DomainError(str(OWN_RECORD_MESSAGES.get(code, OWN_RECORD_MESSAGES["own_record"])), code, 403)
 
 
 def require(allowed):
