@@ -58,6 +58,68 @@ def can_author(user):
     return has_role(user, *AUTHOR_ROLES)
 
 
+# -- question banks and answer keys -----------------------------------------------------------------
+def editable_bank_ids(user):
+    """Banks the user may read and edit: None means every bank (admins), else a set of ids — a
+    lecturer's own (``created_by``) and those an admin granted them; nobody else gets any."""
+    if is_admin(user):
+        return None
+    if not has_role(user, "lecturer"):
+        return set()
+    from sqlalchemy import select
+
+    from pbschool.exams.models import BankGrant, QuestionBank
+    from pbschool.extensions import db
+
+    own = db.session.scalars(select(QuestionBank.id).where(QuestionBank.created_by_id == user.id))
+    granted = db.session.scalars(select(BankGrant.bank_id).where(BankGrant.user_id == user.id))
+    return set(own) | set(granted)
+
+
+def can_edit_bank(user, bank):
+    """Reading a bank's questions and answers, editing, importing into and exporting it."""
+    scope = editable_bank_ids(user)
+    return scope is None or (bank is not None and bank.id in scope)
+
+
+def _exam_bank_ids(exam):
+    return {section.bank_id for section in exam.sections}
+
+
+def can_mark_exam(user, exam):
+    """Hand marking: admins any exam; a lecturer an exam drawing on a bank they may edit."""
+    scope = editable_bank_ids(user)
+    return scope is None or bool(scope & _exam_bank_ids(exam))
+
+
+def can_mark_question(user, question):
+    """A lecturer marks only the questions of banks they may edit (they read the reference answer)."""
+    scope = editable_bank_ids(user)
+    return scope is None or question.bank_id in scope
+
+
+def sits_as_preview(user, exam):
+    """Whoever can read an exam's answers before sitting it sits it as a preview, never counted:
+    admins; secretaries (they view their branch's papers); a lecturer when the exam draws on a bank
+    they may edit."""
+    if is_admin(user) or (has_role(user, "secretary") and user.branch_id is not None):
+        return True
+    return has_role(user, "lecturer") and can_mark_exam(user, exam)
+
+
+def can_see_answer_key(user, exam, now=None):
+    """The correct answers and explanations on a member's paper, for staff: admins always; others
+    once the exam has closed (its closes_at passed, or — without one — no longer open)."""
+    if is_admin(user):
+        return True
+    from pbschool import clock
+
+    now = now or clock.now()
+    if exam.closes_at is not None:
+        return now >= exam.closes_at
+    return not exam.is_open(now)
+
+
 def scope_to_branch(stmt, user, branch_column):
     """Narrow a select() to the branches the user may oversee."""
     scope = branch_scope(user)

@@ -7,7 +7,7 @@ from flask import g
 from pbschool import auth, clock
 from pbschool.api import api_route, field, json_body, ok
 from pbschool.errors import DomainError, NotFound
-from pbschool.exams import services
+from pbschool.exams import marking, services
 from pbschool.exams.models import Attempt, Exam
 from pbschool.extensions import db
 
@@ -222,7 +222,7 @@ def submit_attempt(attempt_id):
            response={"type": "object", "required": ["id", "exam_id", "state", "deadline"],
                      "properties": {"id": {"type": "integer"}, "exam_id": {"type": "integer"},
                                     "state": {"type": "string"}, "deadline": {"type": "string"},
-                                    "result": RESULT, "questions": {"type": "array"},
+                                    "preview": {"type": "boolean"}, "result": RESULT, "questions": {"type": "array"},
                                     "review": {"type": "array", "nullable": True}}})
 def get_attempt(attempt_id):
     attempt = _own_attempt(attempt_id)
@@ -231,7 +231,7 @@ def get_attempt(attempt_id):
     body = {"id": attempt.id, "exam_id": attempt.exam_id, "number": attempt.number, "state": attempt.state,
             "deadline": clock.isoformat(attempt.deadline_at), "server_now": clock.isoformat(clock.now()),
             "started_at": clock.isoformat(attempt.started_at),
-            "submitted_at": clock.isoformat(attempt.submitted_at)}
+            "submitted_at": clock.isoformat(attempt.submitted_at), "preview": attempt.is_preview}
     if attempt.state == "in_progress":
         body["questions"] = services.paper(attempt)
     else:
@@ -253,3 +253,26 @@ def exam_results(exam_id):
                 "branch": a.user.branch.code if a.user.branch else None, "score": _num(a.score),
                 "max_score": _num(a.max_score), "passed": a.passed, "state": a.state} for a in rows])
 
+
+
+MARK_BODY = {
+    "type": "object", "required": ["question_id", "score"],
+    "properties": {"question_id": {"type": "integer"}, "score": {"type": "number"},
+                   "feedback": {"type": "string"}},
+}
+
+
+@api_route("/attempts/<int:attempt_id>/marks", methods=("POST",),
+           summary="Mark one short answer awaiting marking (admin, lecturer; never one's own paper)",
+           tag="exams", body=MARK_BODY, response=RESULT, statuses=(404, 409))
+def mark_attempt(attempt_id):
+    auth.require(auth.has_role(g.api_user, "admin", "lecturer"))
+    attempt = db.session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFound("找不到这次答题")
+    data = json_body()
+    question_id = field(data, "question_id", int)
+    score = field(data, "score", (int, float))
+    feedback = field(data, "feedback", str, required=False, default="")
+    attempt = marking.mark_answer(attempt, question_id, score, g.api_user, feedback)
+    return ok(result_payload(attempt))

@@ -3,7 +3,19 @@
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Numeric, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pbschool import clock
@@ -30,6 +42,20 @@ class QuestionBank(db.Model):
 
     def __repr__(self):
         return f"<QuestionBank {self.name}>"
+
+
+class BankGrant(db.Model):
+    """A lecturer an admin lets read and edit a bank they did not write (auth.can_edit_bank)."""
+
+    __table_args__ = (UniqueConstraint("bank_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("question_bank.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    user: Mapped["User"] = relationship(foreign_keys=[user_id])  # noqa: F821
 
 
 class Question(db.Model):
@@ -213,6 +239,9 @@ class Attempt(db.Model):
     max_score: Mapped[Decimal | None] = mapped_column(Numeric(8, 1))
     passed: Mapped[bool | None]
     points_awarded: Mapped[Decimal] = mapped_column(Numeric(8, 1), default=Decimal("0"))
+    #: Sat by someone who could read the answers first (auth.sits_as_preview): graded and shown to
+    #: them, but never in results, statistics, reports, boards or points.
+    is_preview: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     exam: Mapped[Exam] = relationship()
     user: Mapped["User"] = relationship()  # noqa: F821

@@ -17,7 +17,7 @@ from sqlalchemy.orm import defer, joinedload, selectinload
 
 from pbschool import clock
 from pbschool.accounts.services import audit
-from pbschool.auth import scope_to_branch
+from pbschool.auth import scope_to_branch, sits_as_preview
 from pbschool.errors import DomainError, NotFound
 from pbschool.exams.models import (
     AUDIENCES,
@@ -394,7 +394,8 @@ def start_attempt(exam, user, now=None):
     if exam.closes_at is not None:
         deadline = min(deadline, exam.closes_at)
     attempt = Attempt(exam_id=exam.id, user_id=user.id, number=used + 1, attempt_limit=exam.max_attempts,
-                      state="in_progress", started_at=now, deadline_at=deadline.replace(microsecond=0))
+                      state="in_progress", started_at=now, deadline_at=deadline.replace(microsecond=0),
+                      is_preview=sits_as_preview(user, exam))
     try:
         with db.session.begin_nested():
             db.session.add(attempt)
@@ -493,9 +494,10 @@ def _total(attempt, slots):
 
 
 def _award(attempt):
-    """Passing writes one points event, once per member and exam, in the grading transaction."""
+    """Passing writes one points event, once per member and exam, in the grading transaction; a
+    staff preview earns nothing."""
     exam = attempt.exam
-    if not attempt.passed or exam.points_on_pass <= 0 or attempt.points_awarded:
+    if not attempt.passed or exam.points_on_pass <= 0 or attempt.points_awarded or attempt.is_preview:
         return
     earlier = db.session.scalar(select(func.count(Attempt.id)).where(
         Attempt.exam_id == exam.id, Attempt.user_id == attempt.user_id, Attempt.id != attempt.id,
@@ -552,22 +554,7 @@ def sweep(now=None):
     return done
 
 
-# -- marking and regrading --------------------------------------------------------------------
-
-def mark_answer(slot, score, actor, feedback=""):
-    """Mark one short answer by hand; when none is left, the attempt's score is final."""
-    score = to_decimal(score, "score", minimum=Decimal(0), maximum=slot.points)
-    attempt = lock_attempt(slot.attempt_id)
-    slot.score, slot.needs_review = score, False
-    slot.marked_by_id, slot.marked_at, slot.feedback = actor.id, clock.now(), clean(feedback).strip()[:2000]
-    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)).all()
-    if attempt.state != "in_progress":
-        _total(attempt, slots)
-        _award(attempt)
-    db.session.flush()
-    audit(actor, "attempt.mark", attempt, f"Q{slot.question_id}", score=str(score))
-    return attempt
-
+# -- regrading (hand marking is in marking.py) --------------------------------------------------
 
 def regrade(exam, *, dry_run=True, actor=None):
     """Re-grade every finished attempt from the current questions. Returns the changes:
@@ -600,10 +587,10 @@ def regrade(exam, *, dry_run=True, actor=None):
 # -- results ---------------------------------------------------------------------------------
 
 def counted_attempts(exam, attempts):
-    """The attempt that counts per member (highest or last, by the exam's rule)."""
+    """The attempt that counts per member (highest or last, by the exam's rule); previews never do."""
     best = {}
     for a in attempts:
-        if a.state == "in_progress":
+        if a.state == "in_progress" or a.is_preview:
             continue
         held = best.get(a.user_id)
         if held is None:
@@ -705,9 +692,11 @@ def review(attempt, now=None, staff=False):
 
 
 def results_query(exam, user, branch_id=None):
+    """The attempts at an exam the user may see (their branches), staff previews left out."""
     from pbschool.accounts.models import User
 
-    stmt = (select(Attempt).join(User, Attempt.user_id == User.id).where(Attempt.exam_id == exam.id)
+    stmt = (select(Attempt).join(User, Attempt.user_id == User.id)
+            .where(Attempt.exam_id == exam.id, Attempt.is_preview.is_(False))
             .options(selectinload(Attempt.user).selectinload(User.branch))
             .order_by(User.branch_id, User.username, Attempt.number))
     stmt = scope_to_branch(stmt, user, User.branch_id)

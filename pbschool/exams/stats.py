@@ -82,7 +82,7 @@ def _pearson(xs, ys):
 def question_stats(attempts):
     """Per question: times drawn, facility % (mean score share), discrimination index (correlation of
     the question's score with the rest of the paper, ×100) and how often each option was chosen."""
-    graded = [a for a in attempts if a.state != "in_progress"]
+    graded = [a for a in attempts if a.state != "in_progress" and not a.is_preview]
     if not graded:
         return []
     ids = [a.id for a in graded]

@@ -16,7 +16,8 @@ from wtforms.fields.choices import SelectChoice
 from pbschool import auth, clock
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
-from pbschool.exams import bp, services, stats
+from pbschool.exams import access, bp, services, stats
+from pbschool.exams import marking as hand_marking
 from pbschool.exams.forms import (
     ActionForm,
     BankForm,
@@ -233,7 +234,11 @@ def home_panel(user):
 def banks():
     counts = dict(db.session.execute(select(Question.bank_id, func.count(Question.id))
                                      .where(Question.is_active.is_(True)).group_by(Question.bank_id)).all())
-    rows = db.session.scalars(select(QuestionBank).order_by(QuestionBank.name)).all()
+    stmt = select(QuestionBank).order_by(QuestionBank.name)
+    scope = auth.editable_bank_ids(current_user)
+    if scope is not None:
+        stmt = stmt.where(QuestionBank.id.in_(scope))
+    rows = db.session.scalars(stmt).all()
     return render_template("exams/banks.html", banks=rows, counts=counts, import_form=BankImportForm(),
                            bank_form=BankForm(prefix="bank"))
 
@@ -262,6 +267,8 @@ def import_bank():
         form.bank.data = request.args["bank"]
     result = errors = None
     if form.validate_on_submit():
+        existing = services.find_bank(form.bank.data)
+        auth.require(existing is None or auth.can_edit_bank(current_user, existing))
         result, errors = import_upload(form.file, lambda data, name: import_bank_file(
             data, name, form.bank.data, actor=current_user))
         if result is not None:
@@ -283,7 +290,7 @@ def bank_template(fmt):
 @bp.route("/admin/banks/<int:bank_id>")
 @auth.roles_required("admin", "lecturer")
 def bank(bank_id):
-    bank = db.get_or_404(QuestionBank, bank_id)
+    bank = _editable_bank(bank_id)
     stmt = select(Question).where(Question.bank_id == bank.id)
     q = services.clean(request.args.get("q")).strip()
     qtype = services.clean(request.args.get("type"))
@@ -297,14 +304,59 @@ def bank(bank_id):
     page = db.paginate(stmt.order_by(Question.id), per_page=PAGE_SIZE, error_out=False)
     categories = db.session.scalars(select(Question.category).where(Question.bank_id == bank.id)
                                     .distinct().order_by(Question.category)).all()
+    grants = lecturers = None
+    if auth.is_admin(current_user):
+        grants = access.grants_of(bank)
+        granted = {g.user_id for g in grants}
+        lecturers = [u for u in db.session.scalars(select(User).where(User.role == "lecturer",
+                                                                      User.is_active_account.is_(True))
+                                                   .order_by(User.username))
+                     if u.id not in granted and u.id != bank.created_by_id]
     return render_template("exams/bank.html", bank=bank, page=page, q=q, qtype=qtype, category=category,
-                           categories=[c for c in categories if c], types=all_types())
+                           categories=[c for c in categories if c], types=all_types(), grants=grants,
+                           lecturers=lecturers, form=ActionForm())
+
+
+def _editable_bank(bank_id):
+    bank = db.get_or_404(QuestionBank, bank_id)
+    auth.require(auth.can_edit_bank(current_user, bank))
+    return bank
+
+
+@bp.route("/admin/banks/<int:bank_id>/grants", methods=["POST"])
+@auth.roles_required("admin")
+def grant_bank(bank_id):
+    """An admin lets a lecturer read and edit a bank they did not write."""
+    bank = db.get_or_404(QuestionBank, bank_id)
+    ActionForm().validate_on_submit() or abort(400)
+    user = db.session.scalar(select(User).where(User.username == services.clean(request.form.get("username")).strip()))
+    try:
+        access.grant_bank(bank, user, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(_("已授权 %(n)s 使用本题库", n=user.name), "success")
+    return redirect(url_for("exams.bank", bank_id=bank.id))
+
+
+@bp.route("/admin/banks/<int:bank_id>/grants/<int:user_id>/revoke", methods=["POST"])
+@auth.roles_required("admin")
+def revoke_bank(bank_id, user_id):
+    bank = db.get_or_404(QuestionBank, bank_id)
+    user = db.get_or_404(User, user_id)
+    ActionForm().validate_on_submit() or abort(400)
+    if access.revoke_bank(bank, user, current_user):
+        db.session.commit()
+        flash(_("已收回 %(n)s 的题库授权", n=user.name), "success")
+    return redirect(url_for("exams.bank", bank_id=bank.id))
 
 
 @bp.route("/admin/banks/<int:bank_id>/export.xlsx")
 @auth.roles_required("admin", "lecturer")
 def export_bank(bank_id):
-    bank = db.get_or_404(QuestionBank, bank_id)
+    bank = _editable_bank(bank_id)
     return _xlsx_response(export_xlsx(bank), f"{bank.name}.xlsx")
 
 
@@ -321,6 +373,7 @@ def _question_fields(form):
 def edit_question(bank_id=None, question_id=None):
     question = db.get_or_404(Question, question_id) if question_id else None
     bank = question.bank if question else db.get_or_404(QuestionBank, bank_id)
+    auth.require(auth.can_edit_bank(current_user, bank))
     form = QuestionForm(obj=question)
     if question is not None and request.method == "GET":
         form.answer.data = question.kind.format_answer(question)
@@ -352,9 +405,10 @@ def _staff_exam(exam_id):
 @auth.roles_required("admin", "secretary", "lecturer")
 def admin_exams():
     exams = db.session.scalars(select(Exam).order_by(Exam.created_at.desc(), Exam.id.desc())).all()
-    counts = dict(db.session.execute(select(Attempt.exam_id, func.count(Attempt.id)).group_by(Attempt.exam_id)).all())
-    pending = dict(db.session.execute(select(Attempt.exam_id, func.count(Attempt.id))
-                                      .where(Attempt.state == "pending_review").group_by(Attempt.exam_id)).all())
+    counted = select(Attempt.exam_id, func.count(Attempt.id)).where(Attempt.is_preview.is_(False))
+    counts = dict(db.session.execute(counted.group_by(Attempt.exam_id)).all())
+    pending = dict(db.session.execute(counted.where(Attempt.state == "pending_review")
+                                      .group_by(Attempt.exam_id)).all())
     return render_template("exams/admin_exams.html", exams=exams, counts=counts, pending=pending,
                            now=clock.now())
 
@@ -515,9 +569,9 @@ def attempt_detail(attempt_id):
     attempt = db.get_or_404(Attempt, attempt_id)
     auth.require(attempt.user.branch_id is not None and auth.can_oversee_branch(current_user, attempt.user.branch_id)
                  or auth.is_admin(current_user))
-    items = services.review(attempt, staff=True) if attempt.state != "in_progress" else None
+    items, key_shown = access.staff_review(attempt, current_user) if attempt.state != "in_progress" else (None, False)
     return render_template("exams/attempt_detail.html", attempt=attempt, exam=attempt.exam, review=items,
-                           state_names=STATE_NAMES)
+                           key_shown=key_shown, state_names=STATE_NAMES)
 
 
 STATE_NAMES = {"in_progress": _l("答题中"), "submitted": _l("已评分"), "pending_review": _l("待阅卷")}
@@ -547,6 +601,7 @@ def statistics(exam_id):
 @auth.roles_required("admin", "lecturer")
 def marking(exam_id):
     exam = _staff_exam(exam_id)
+    auth.require(auth.can_mark_exam(current_user, exam))
     form = ActionForm()
     if form.validate_on_submit():
         marked, problems = 0, []
@@ -555,12 +610,14 @@ def marking(exam_id):
                 continue
             slot = db.session.get(AttemptQuestion, int(key[6:])) if key[6:].isdigit() else None
             if slot is None or slot.attempt.exam_id != exam.id:
+                problems.append(_("#%(k)s：本场考试中没有这道题", k=key[6:]))
                 continue
             try:
-                services.mark_answer(slot, raw, current_user, request.form.get(f"feedback-{slot.id}", ""))
+                hand_marking.mark_answer(slot.attempt, slot.question_id, raw, current_user,
+                                         request.form.get(f"feedback-{slot.id}", ""))
                 marked += 1
             except DomainError as exc:
-                problems.append(f"#{slot.id}: {exc.message}")
+                problems.append(f"#{slot.id}：{exc.message}")
         if problems:
             db.session.rollback()
             flash(_("未保存：%(p)s", p="；".join(problems)), "error")
@@ -568,12 +625,7 @@ def marking(exam_id):
             db.session.commit()
             flash(_("已评阅 %(n)d 道题", n=marked), "success")
         return redirect(url_for("exams.marking", exam_id=exam.id, hide=request.args.get("hide")))
-    slots = db.session.scalars(
-        select(AttemptQuestion).join(Attempt, AttemptQuestion.attempt_id == Attempt.id)
-        .where(Attempt.exam_id == exam.id, AttemptQuestion.needs_review.is_(True))
-        .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.attempt)
-                 .selectinload(Attempt.user))
-        .order_by(AttemptQuestion.question_id, Attempt.id)).all()
+    slots = hand_marking.awaiting_marking(exam, current_user)
     answers = {(a.attempt_id, a.question_id): a.value for a in db.session.scalars(
         select(Answer).where(Answer.attempt_id.in_({s.attempt_id for s in slots})))} if slots else {}
     groups = {}

@@ -44,7 +44,8 @@ def exam_counts_by_user(start, end, user_ids=None):
     """{user_id: (graded attempts, passed attempts)} for attempts submitted in [start, end)."""
     stmt = (select(Attempt.user_id, func.count(Attempt.id),
                    func.sum(db.case((Attempt.passed.is_(True), 1), else_=0)))
-            .where(Attempt.state == "submitted", Attempt.submitted_at >= start, Attempt.submitted_at < end)
+            .where(Attempt.state == "submitted", Attempt.is_preview.is_(False),
+                   Attempt.submitted_at >= start, Attempt.submitted_at < end)
             .group_by(Attempt.user_id))
     if user_ids is not None:
         stmt = stmt.where(Attempt.user_id.in_(user_ids))
@@ -83,7 +84,7 @@ def member_rows(branch_id, year=None):
     last_exam = {}
     for attempt, title in db.session.execute(
             select(Attempt, Exam.title).join(Exam, Attempt.exam_id == Exam.id)
-            .where(Attempt.user_id.in_(ids), Attempt.state != "in_progress")
+            .where(Attempt.user_id.in_(ids), Attempt.state != "in_progress", Attempt.is_preview.is_(False))
             .order_by(Attempt.submitted_at)):
         last_exam[attempt.user_id] = (title, attempt)
     share = _year_share(today) if year == today.year else Decimal(1)

@@ -157,7 +157,7 @@ def member_record(user_id):
           [(p.completed_at, title, float(p.hours_credited)) for p, title in lessons])
     attempts = db.session.execute(
         select(Attempt, Exam.title).join(Exam, Attempt.exam_id == Exam.id)
-        .where(Attempt.user_id == member.id).order_by(Attempt.started_at)).all()
+        .where(Attempt.user_id == member.id, Attempt.is_preview.is_(False)).order_by(Attempt.started_at)).all()
     sheet(_("考试"), [_("考试"), _("第几次"), _("交卷时间(UTC)"), _("得分"), _("满分"), _("通过")],
           [(title, a.number, a.submitted_at, _num(a.score), _num(a.max_score),
             "" if a.passed is None else (_("是") if a.passed else _("否"))) for a, title in attempts])

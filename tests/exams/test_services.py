@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from pbschool import clock
 from pbschool.errors import DomainError
-from pbschool.exams import services
+from pbschool.exams import marking, services
 from pbschool.exams.models import Attempt, AttemptQuestion, Question
 from pbschool.exams.qtypes import get_type, normalise_text
 from pbschool.extensions import db
@@ -70,15 +70,14 @@ def test_short_answers_wait_for_marking_then_the_score_is_final(app, make, pinne
     services.submit_attempt(attempt)
     db.session.commit()
     assert attempt.state == "pending_review" and attempt.passed is None and attempt.points_awarded == 0
-    marker = make.user(role="lecturer")
-    services.mark_answer(slots["short"], "1.5", marker)
+    marking.mark_answer(attempt, slots["short"].question_id, "1.5", make.user(role="admin"))
     db.session.commit()
     attempt = db.session.get(Attempt, attempt.id)
     assert attempt.state == "submitted"
     assert attempt.score == Decimal("13.5") and attempt.max_score == 14
     assert attempt.passed is True and attempt.points_awarded == 4
     with pytest.raises(DomainError):
-        services.mark_answer(slots["short"], "3", marker)  # more than the question is worth
+        marking.mark_answer(attempt, slots["short"].question_id, "3", make.user(role="admin"))  # marked already
 
 
 def test_unanswered_short_answer_scores_zero_without_marking(app, make, pinned):

@@ -175,7 +175,8 @@ def test_lecturer_keeps_banks_and_member_cannot(client, auth, make):
 
 def test_question_form_adds_and_edits_with_errors_by_the_field(client, auth, make):
     bank = make_bank(questions=[])
-    make.user("teacher", role="lecturer")
+    bank.created_by_id = make.user("teacher", role="lecturer").id  # a lecturer edits only their own banks
+    db.session.commit()
     auth.login("teacher")
     form = {"type": "single", "stem": "新题？", "option_A": "甲", "option_B": "乙", "answer": "C", "score": "1",
             "difficulty": "3"}
@@ -268,8 +269,8 @@ def test_marking_short_answers_finalises_the_score(client, auth, make, pinned):
     slot = attempt.questions[0]
     services.save_answer(attempt, slot.question_id, "学党章党规")
     services.submit_attempt(attempt)
+    bank.created_by_id = make.user("teacher", role="lecturer").id  # a lecturer marks their own bank's exams
     db.session.commit()
-    make.user("teacher", role="lecturer")
     auth.login("teacher")
     page = client.get(f"/admin/exams/{exam.id}/marking?hide=1").get_data(as_text=True)
     assert "学党章党规" in page and "陈晓燕" not in page
@@ -343,8 +344,14 @@ def test_staff_see_a_members_answer_sheet_within_their_scope(client, auth, make,
     make.user("sec", role="secretary", branch=one)
     auth.login("sec")
     html = client.get(f"/admin/attempts/{mine.id}").get_data(as_text=True)
-    assert "正确答案" in html and "预防为主" in html  # staff see answers whatever the member's setting
+    # the member's answers, but the key only once the exam has closed (it has no close: never while open)
+    assert "作答" in html and "正确答案" not in html
     assert client.get(f"/admin/attempts/{other.id}").status_code == 403
+    client.post("/logout")
+    make.user("boss", role="admin")
+    auth.login("boss")
+    html = client.get(f"/admin/attempts/{mine.id}").get_data(as_text=True)
+    assert "正确答案" in html and "预防为主" in html  # admins see answers whatever the member's setting
     client.post("/logout")
     auth.login(users[0].username)
     assert client.get(f"/admin/attempts/{mine.id}").status_code == 403
