@@ -36,10 +36,16 @@ POLICY = {
     "exams.banks": STAFF_BANKS, "exams.bank": STAFF_BANKS, "exams.export_bank": STAFF_BANKS,
     "exams.edit_question": STAFF_BANKS, "exams.import_bank": STAFF_BANKS, "exams.new_bank": STAFF_BANKS,
     "exams.bank_template": STAFF_BANKS,
+    "exams.grant_bank": ("admin",), "exams.revoke_bank": ("admin",),
+    # ... but a lecturer reads only banks they wrote or were granted: the demo bank (synced from
+    # content/) has no author and no grant, so its page, export and questions are the admin's.
+    "/admin/banks/<int:bank_id>": ("admin",), "/admin/banks/<int:bank_id>/export.xlsx": ("admin",),
+    "/admin/banks/<int:bank_id>/questions/new": ("admin",), "/admin/questions/<int:question_id>": ("admin",),
     # exams: running them, and sitting them
     "exams.admin_exams": STAFF, "exams.admin_exam": STAFF, "exams.new_exam": ("admin",),
     "exams.edit_exam": ("admin",),
     "exams.marking": STAFF_BANKS, "exams.regrade": ("admin",),
+    "/admin/exams/<int:exam_id>/marking": ("admin",),  # the demo exam draws on the demo bank only
     "exams.results": SECRETARIES, "exams.statistics": SECRETARIES,
     "exams.my_exams": EVERYONE, "exams.exam_detail": EVERYONE, "exams.start": EVERYONE,
     "exams.wrong_book": EVERYONE,
@@ -78,6 +84,7 @@ POLICY = {
     "api.leaderboard": EVERYONE, "api.list_exams": EVERYONE, "api.start_attempt": EVERYONE,
     "api.create_exam": ("admin",), "api.exam_results": ("secretary", "secretary_jd", "admin"),
     "api.award_points": SECRETARIES, "api.record_meeting": SECRETARIES,
+    "api.mark_attempt": STAFF_BANKS,  # the body is checked before the paper: the role decides here
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
 }
 

@@ -87,7 +87,7 @@ def exam_detail(exam_id):
     return render_template("exams/exam_detail.html", exam=exam, attempts=attempts,
                            left=max(0, exam.max_attempts - len(attempts)), is_open=exam.is_open(clock.now()),
                            open_attempt=next((a for a in attempts if a.state == "in_progress"), None),
-                           form=ActionForm())
+                           form=ActionForm(), preview=auth.sits_as_preview(current_user, exam))
 
 
 @bp.route("/exams/<int:exam_id>/start", methods=["POST"])
@@ -490,7 +490,8 @@ def admin_exam(exam_id):
 
     extras = db.session.scalars(select(ExtraTime).where(ExtraTime.exam_id == exam.id)
                                 .options(selectinload(ExtraTime.user))).all()
-    return render_template("exams/admin_exam.html", exam=exam, form=form, extras=extras)
+    return render_template("exams/admin_exam.html", exam=exam, form=form, extras=extras,
+                           may_mark=auth.can_mark_exam(current_user, exam))
 
 
 def _utc_to_local(moment):
