@@ -3,7 +3,7 @@
 import multiprocessing
 import os
 
-# Production unless said otherwise: Secure cookies, and no start without SECRET_KEY.
+# Production unless said otherwise: Secure cookies, and no start without SECRET_KEY and a ledger key.
 os.environ.setdefault("PBSCHOOL_ENV", "production")
 
 bind = os.environ.get("PBSCHOOL_BIND", "127.0.0.1:8000")

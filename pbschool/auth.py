@@ -158,6 +158,14 @@ def refuse_self(actor, subject, code="own_record"):
         raise DomainError(str(OWN_RECORD_MESSAGES.get(code, OWN_RECORD_MESSAGES["own_record"])), code, 403)
 
 
+def refuse_own_branch(actor, branch_id, *, also=(), code="own_rating"):
+    """Nobody rates the branch they belong to: refused (403 ``code``) when ``branch_id`` is the actor's
+    branch, or one of ``also`` (the branches they belonged to during the rated period)."""
+    mine = {getattr(actor, "branch_id", None), *also} - {None}
+    if branch_id in mine:
+        raise DomainError(str(OWN_RECORD_MESSAGES.get(code, OWN_RECORD_MESSAGES["own_record"])), code, 403)
+
+
 def require(allowed):
     """Abort with 403 unless ``allowed`` is true."""
     if not allowed:

@@ -37,6 +37,48 @@ def _secret_key(instance_path, env):
     return key
 
 
+def parse_ledger_keys(raw):
+    """'2:secret2,1:secret1' -> [("2", "secret2"), ("1", "secret1")]: the first is the current key,
+    the others only verify entries chained under them. A bare secret is key id "1"."""
+    keys = []
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key_id, sep, secret = part.partition(":")
+        if not sep:
+            key_id, secret = "1", part
+        key_id, secret = key_id.strip(), secret.strip()
+        if not key_id or len(key_id) > 16 or not key_id.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"PBSCHOOL_LEDGER_KEYS: a key id is 1-16 letters or digits, not {key_id!r}")
+        if len(secret) < 16:
+            raise ConfigError(f"PBSCHOOL_LEDGER_KEYS: the key of id {key_id} is shorter than 16 characters")
+        if key_id in dict(keys):
+            raise ConfigError(f"PBSCHOOL_LEDGER_KEYS: key id {key_id} is given twice")
+        keys.append((key_id, secret))
+    return keys
+
+
+def _ledger_keys(instance_path, env, secret_key):
+    """The keys of the ledger's hash chain (HMAC-SHA256). Kept outside the database so that whoever can
+    write to it still cannot re-chain the ledger after changing an entry."""
+    raw = os.environ.get("PBSCHOOL_LEDGER_KEYS") or os.environ.get("PBSCHOOL_LEDGER_KEY")
+    if raw:
+        keys = parse_ledger_keys(raw)
+        if any(secret == secret_key for _id, secret in keys):
+            raise ConfigError("the ledger key must not be the SECRET_KEY: give PBSCHOOL_LEDGER_KEYS a key of its own")
+        return keys
+    if env == "production":
+        raise ConfigError("PBSCHOOL_LEDGER_KEYS is not set; production refuses to start without a ledger key")
+    # Development: one random key per install under instance/, as SECRET_KEY.
+    path = Path(instance_path) / "ledger_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"1:{secrets.token_hex(32)}")
+        path.chmod(0o600)
+    return parse_ledger_keys(path.read_text().strip())
+
+
 def _engine_options(database_url):
     options = {"pool_pre_ping": True}  # a restarted database costs one failed ping, not an error page
     if database_url.startswith("postgresql"):
@@ -57,9 +99,12 @@ def load(instance_path):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     redis_url = os.environ.get("REDIS_URL") or None
     max_upload_mb = _int("PBSCHOOL_MAX_UPLOAD_MB", 512)
+    secret_key = _secret_key(instance_path, env)
     return {
         "PBSCHOOL_ENV": env,
-        "SECRET_KEY": _secret_key(instance_path, env),
+        "SECRET_KEY": secret_key,
+        #: [(key id, secret), ...], the current key first (PBSCHOOL_LEDGER_KEYS="2:new,1:old").
+        "LEDGER_KEYS": _ledger_keys(instance_path, env, secret_key),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
         "REDIS_URL": redis_url,

@@ -13,11 +13,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from pbschool import clock, create_app
+from pbschool.config import parse_ledger_keys
 from pbschool.extensions import db
 from tests import factories
 from tests.databases import scratch_postgres
 
 PG_URL = os.environ.get("PBSCHOOL_TEST_DATABASE_URL")
+#: The ledger key of every test app, as PBSCHOOL_LEDGER_KEYS spells it (servers started by tests get it too).
+LEDGER_KEYS = "t1:test-ledger-key-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +43,7 @@ def make_test_config(tmp_path, database_url, **overrides):
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "PBSCHOOL_ENV": "testing",
         "SECRET_KEY": "test-secret",
+        "LEDGER_KEYS": parse_ledger_keys(LEDGER_KEYS),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": None,

@@ -102,6 +102,7 @@ def import_users(data, filename, actor=None):
         raise ImportRefused(errors)
 
     result = ImportResult()
+    created, moved = [], []
     new_passwords = []
     for _number, values, _role, _branch in parsed:
         user = existing.get(values["username"].lower())
@@ -122,6 +123,7 @@ def import_users(data, filename, actor=None):
                         # a password from the file or generated was chosen by the office, not the member
                         must_change_password=True)
             db.session.add(user)
+            created.append(user)
             result.created.append(values["username"])
             continue
         changed = False
@@ -130,6 +132,7 @@ def import_users(data, filename, actor=None):
                 setattr(user, attr, value)
                 changed = True
         if branch is not None and user.branch_id != branch.id:
+            moved.append((user, user.branch_id))
             user.branch = branch
             changed = True
         if values["password"]:
@@ -140,6 +143,10 @@ def import_users(data, filename, actor=None):
             changed = True
         (result.updated if changed else result.unchanged).append(values["username"])
     db.session.flush()
+    for user in created:
+        services.start_stay(user)
+    for user, old_branch_id in moved:
+        services.note_stay_change(user, old_branch_id=old_branch_id)
     services.audit(actor, "user.import", "user", filename, created=len(result.created),
                    updated=len(result.updated), unchanged=len(result.unchanged))
     return result

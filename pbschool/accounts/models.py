@@ -72,6 +72,18 @@ class User(UserMixin, db.Model):
         return f"<User {self.username}>"
 
 
+class Membership(db.Model):
+    """When a user belonged where: one row per stay in a branch (or without one), closed when they
+    move or are deactivated. Figures of a past period count a member only while they belonged."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    #: None while the stay goes on.
+    ended_at: Mapped[dt.datetime | None]
+
+
 class ApiToken(db.Model):
     """A bearer token for /api/v1. Only its SHA-256 is stored; the token is shown once."""
 

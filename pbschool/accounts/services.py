@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from pbschool import clock
-from pbschool.accounts.models import ROLES, ApiToken, AuditLog, Branch, User
+from pbschool.accounts.models import ROLES, ApiToken, AuditLog, Branch, Membership, User
 from pbschool.errors import DomainError
 from pbschool.extensions import db
 
@@ -141,6 +141,31 @@ def update_branch(branch, name, is_active, actor=None):
     return branch
 
 
+# -- membership history ----------------------------------------------------------------------
+
+def start_stay(user):
+    """A new user's first stay, from their creation (flushed user)."""
+    db.session.add(Membership(user_id=user.id, branch_id=user.branch_id, started_at=user.created_at or clock.now()))
+
+
+def note_stay_change(user, *, old_branch_id):
+    """The user moved branch or was (de)activated: close the stay that was open and, if they are
+    active, open one where they are now. Figures of a past period read these, never the user's
+    current branch, so a move or a deactivation today does not rewrite last quarter."""
+    now = clock.now()
+    open_stay = db.session.scalar(select(Membership).where(Membership.user_id == user.id, Membership.ended_at.is_(None))
+                                  .order_by(Membership.started_at.desc()))
+    if open_stay is None and db.session.scalar(select(Membership.id).where(Membership.user_id == user.id)) is None:
+        # made before the history began (or straight in the database): their stay so far
+        open_stay = Membership(user_id=user.id, branch_id=old_branch_id, started_at=user.created_at or now)
+        db.session.add(open_stay)
+    if open_stay is not None:
+        open_stay.ended_at = now
+    if user.is_active_account:
+        db.session.add(Membership(user_id=user.id, branch_id=user.branch_id, started_at=now))
+    db.session.flush()
+
+
 # -- users -----------------------------------------------------------------------------------
 
 def normalise_role(value):
@@ -190,6 +215,7 @@ def create_user(username, name, role="member", branch=None, job_post="", passwor
                 password_hash=hash_password(password), must_change_password=must_change_password)
     db.session.add(user)
     db.session.flush()
+    start_stay(user)
     audit(actor, "user.create", user, f"{username} {name}", role=role, branch=branch.code if branch else None)
     return user, generated
 
@@ -209,7 +235,10 @@ def update_user(user, *, name, role, branch, job_post, actor=None):
             setattr(user, attr, value)
     if user.branch_id != (branch.id if branch else None):
         changes["branch"] = [user.branch.code if user.branch else None, branch.code if branch else None]
+        old_branch_id = user.branch_id
         user.branch = branch
+        db.session.flush()
+        note_stay_change(user, old_branch_id=old_branch_id)
     if changes:
         audit(actor, "user.update", user, user.username, **changes)
     return user
@@ -221,6 +250,7 @@ def set_active(user, active, actor=None):
     if user.is_active_account == active:
         return user
     user.is_active_account = active
+    note_stay_change(user, old_branch_id=user.branch_id)
     if not active:
         user.rotate_session_nonce()
         revoke_tokens(user)

@@ -89,7 +89,10 @@ class LedgerEntry(db.Model):
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("point_rule.id"))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
     prev_hash: Mapped[str] = mapped_column(String(64))
+    #: HMAC-SHA256 under the ledger key ``key_id`` (config, never the database); plain SHA-256 for
+    #: entries chained before the ledger had a key (``key_id`` None).
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     branch: Mapped[Branch | None] = relationship()
@@ -125,6 +128,12 @@ class LedgerHead(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(default=0)
     hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    #: Set once by ``pbschool ledger rekey``: entries up to this seq were chained before the ledger
+    #: key, and ``legacy_seal`` (an HMAC of that entry's hash under ``legacy_key_id``) vouches for them.
+    legacy_seq: Mapped[int | None] = mapped_column()
+    legacy_seal: Mapped[str | None] = mapped_column(String(64))
+    legacy_key_id: Mapped[str | None] = mapped_column(String(16))
+    rekeyed_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class MonthlyPublication(db.Model):
@@ -138,6 +147,11 @@ class MonthlyPublication(db.Model):
     last_seq: Mapped[int] = mapped_column(default=0)
     entry_count: Mapped[int] = mapped_column(default=0)
     total_points: Mapped[Decimal] = mapped_column(Numeric(12, 1), default=Decimal("0"))
+    #: The chain head's digest at ``last_seq`` when the month was published.
+    head_hash: Mapped[str | None] = mapped_column(String(64))
+    #: HMAC over the period, the head and the published scores (keys.seal_text), under ``seal_key_id``.
+    seal: Mapped[str | None] = mapped_column(String(64))
+    seal_key_id: Mapped[str | None] = mapped_column(String(16))
 
     published_by: Mapped[User | None] = relationship()
     scores: Mapped[list["PublishedScore"]] = relationship(back_populates="publication",

@@ -1,7 +1,6 @@
 """Read-only questions about the ledger: standings, boards, a member's summary, honours."""
 
 import bisect
-import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
@@ -343,21 +342,22 @@ def stars_of(user, limit=8):
 
 
 def vetoed_user_ids(year):
-    """Members with a veto deduction in the year that has not been reversed."""
-    reversal = db.aliased(LedgerEntry)
-    first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    stmt = (select(LedgerEntry.user_id).outerjoin(reversal, reversal.reverses_id == LedgerEntry.id)
-            .where(LedgerEntry.is_veto.is_(True), LedgerEntry.day >= first, LedgerEntry.day <= last,
-                   reversal.id.is_(None)))
-    return set(db.session.scalars(stmt))
+    """Members with a veto deduction dated in the year that was not reversed within the year."""
+    from pbschool.points import periods
+
+    return periods.vetoed_user_ids(*periods.year_days(year))
 
 
 def honours_candidates(year, *, top_n=None, top_percent=None, branch_id=None):
     """Per branch, the year's best members (top N, or top % rounded up, at least one), leaving out
-    anyone with a veto item. Returns {branch_code: [Standing...]}, plus the excluded ids."""
+    anyone with a veto item. Only the year's own data counts: members who belonged during it, entries
+    that occurred in it, in the branch each was in last in the year. Returns {branch_code:
+    [Standing...]}, plus the excluded ids."""
+    from pbschool.points import periods
+
     top_n = top_n if top_n is not None else (None if top_percent else int(services.get_setting("honours_top_n", 3)))
     vetoed = vetoed_user_ids(year)
-    rows = live_standings(year_periods(year), branch_id)
+    rows = periods.standings(*periods.year_days(year), branch_id=branch_id)
     by_branch = {}
     for row in rows:
         by_branch.setdefault(row.branch_code, []).append(row)

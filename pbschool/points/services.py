@@ -22,6 +22,7 @@ from pbschool import auth, clock
 from pbschool.accounts.services import audit
 from pbschool.errors import DomainError
 from pbschool.extensions import db
+from pbschool.points import keys
 from pbschool.points.models import (
     CATEGORIES,
     LedgerEntry,
@@ -151,8 +152,11 @@ def _fmt_value(value):
     return None if value is None else str(Decimal(str(value)).quantize(Decimal("0.01")))
 
 
-def entry_digest(entry, prev_hash):
-    """SHA-256 over the entry's content and the previous entry's hash."""
+def entry_digest(entry, prev_hash, key=None):
+    """HMAC-SHA256, under the ledger key the entry names (``key_id``), over the entry's content and the
+    previous entry's hash: nobody without the key can re-chain the ledger after changing an entry.
+    Entries chained before the ledger had a key (``key_id`` None) keep their plain SHA-256. ``key``
+    overrides the configured secret (to show what a wrong key gives)."""
     content = {
         "seq": entry.seq, "user_id": entry.user_id, "branch_id": entry.branch_id, "kind": entry.kind,
         "category": entry.category, "points": str(Decimal(str(entry.points)).quantize(TENTH)),
@@ -162,8 +166,13 @@ def entry_digest(entry, prev_hash):
         "is_adjustment": bool(entry.is_adjustment), "is_veto": bool(entry.is_veto),
         "actor_id": entry.actor_id, "rule_id": entry.rule_id, "reverses_id": entry.reverses_id,
     }
+    key_id = getattr(entry, "key_id", None)
+    if key_id is None and key is None:
+        payload = prev_hash + json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+    content["key_id"] = key_id
     payload = prev_hash + json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return keys.mac(key_id, payload, key=key)
 
 
 def _lock_head():
@@ -214,7 +223,7 @@ def _append(user, *, kind, category, source_key, occurred_at=None, reason="", ac
                 created_at=clock.now(), day=day, period=period,
                 is_adjustment=period != period_of(day) or (reverses is not None and reverses.period != period),
                 is_veto=bool(is_veto), actor_id=getattr(actor, "id", None), rule_id=getattr(rule, "id", None),
-                reverses_id=getattr(reverses, "id", None), prev_hash=head.hash, hash="")
+                reverses_id=getattr(reverses, "id", None), prev_hash=head.hash, hash="", key_id=keys.current_id())
             entry.hash = entry_digest(entry, head.hash)
             db.session.add(entry)
             head.seq, head.hash = entry.seq, entry.hash
@@ -445,7 +454,12 @@ def save_rule(rule, *, name, category, points, unit=None, daily_cap=None, monthl
 # -- the chain check ----------------------------------------------------------------------------
 
 def verify_chain():
-    """Walk the chain. Returns (entries checked, None) or (position, message) at the first bad entry."""
+    """Walk the chain, then the monthly totals, then every published month's seal. Returns (entries
+    checked, None) or (position, message) at the first problem. Each entry's digest is checked under
+    the key it names; an entry without one (chained before the ledger key) passes only below the
+    anchor ``pbschool ledger rekey`` sealed once under the key."""
+    head = db.session.get(LedgerHead, 1)
+    legacy_seq = head.legacy_seq if head is not None else None
     prev, expected, checked = GENESIS, 1, 0
     while True:  # keyset batches: memory stays flat on millions of entries
         # Plain rows, not ORM objects: the digest reads the same attribute names, ten times faster.
@@ -458,11 +472,26 @@ def verify_chain():
                 return checked, f"entry seq {expected} is missing (next is #{entry.id}, seq {entry.seq})"
             if entry.prev_hash != prev:
                 return checked, f"entry #{entry.id} (seq {entry.seq}) does not follow the previous entry's hash"
-            if entry_digest(entry, prev) != entry.hash:
+            if entry.key_id is None and legacy_seq is None:
+                return checked, (f"entry #{entry.id} (seq {entry.seq}) is not chained with the ledger key: "
+                                 "if the ledger predates the key, run `pbschool ledger rekey` once")
+            if entry.key_id is None and entry.seq > legacy_seq:
+                return checked, (f"entry #{entry.id} (seq {entry.seq}) is not chained with the ledger key "
+                                 f"(only entries up to seq {legacy_seq} predate it)")
+            try:
+                digest = entry_digest(entry, prev)
+            except keys.LedgerKeyError as exc:
+                return checked, f"entry #{entry.id} (seq {entry.seq}): {exc}"
+            if not keys.same(digest, entry.hash):
                 return checked, (f"entry #{entry.id} (seq {entry.seq}) was changed: "
                                  "its content does not match its hash")
+            if entry.seq == legacy_seq:
+                problem = _check_legacy_seal(head, entry)
+                if problem:
+                    return checked, problem
             prev, expected, checked = entry.hash, expected + 1, checked + 1
-    head = db.session.get(LedgerHead, 1)
+    if legacy_seq and checked < legacy_seq:
+        return checked, f"the chain ends at seq {checked} but `ledger rekey` sealed it up to seq {legacy_seq}"
     if head is not None and (head.seq != checked or head.hash != prev):
         return checked, f"the chain ends at seq {checked} but its head says seq {head.seq}: entries were removed"
     sums = {(u, p): _dec(v) for u, p, v in db.session.execute(
@@ -473,7 +502,25 @@ def verify_chain():
         if sums.get(key, ZERO) != totals.get(key, ZERO):
             return checked, (f"the monthly total of user {key[0]} for {key[1]} is {totals.get(key, ZERO)} "
                              f"but the entries add up to {sums.get(key, ZERO)}")
+    problem = keys.check_seals(rekeyed=head is not None and head.rekeyed_at is not None)
+    if problem:
+        return checked, problem
     return checked, None
+
+
+def legacy_seal_text(seq, digest):
+    return f"pbschool-ledger-legacy|{seq}|{digest}"
+
+
+def _check_legacy_seal(head, entry):
+    try:
+        expected = keys.mac(head.legacy_key_id, legacy_seal_text(entry.seq, entry.hash))
+    except keys.LedgerKeyError as exc:
+        return f"the seal of the entries before the ledger key: {exc}"
+    if not keys.same(expected, head.legacy_seal):
+        return (f"entries up to #{entry.id} (seq {entry.seq}), chained before the ledger key, were changed "
+                "after `pbschool ledger rekey` sealed them")
+    return None
 
 
 # -- monthly publication ------------------------------------------------------------------------
@@ -518,6 +565,7 @@ def publish_month(period, *, actor=None):
                                                 .where(LedgerEntry.period == period)) or 0
     publication.total_points = sum((r.points for r in rows), Decimal("0"))
     db.session.flush()
+    keys.seal(publication)
     audit(actor, "points.publish", publication, f"published {period}: {len(rows)} members")
     return publication
 
@@ -590,20 +638,26 @@ def quarter_score(points, base=None):
 
 
 def compute_stars(quarter, *, actor=None):
-    """Rate every member for an ended quarter (recomputing replaces the earlier rating)."""
-    periods = quarter_periods(quarter)
-    if local_date(clock.now()) <= period_bounds(periods[-1])[1]:
+    """Rate, for an ended quarter, every member who belonged during it, by the entries that occurred
+    within it, in the branch they were in (last) in it. A member who joined after the quarter gets no
+    rating for it; a later move or deactivation does not change it. Recomputing gives the same
+    figures unless the quarter's own data changed (then it replaces the earlier rating)."""
+    periods_ = quarter_periods(quarter)
+    if local_date(clock.now()) <= period_bounds(periods_[-1])[1]:
         raise DomainError(_("%(q)s 尚未结束，不能评星", q=quarter), "quarter_not_ended", 409)
-    from pbschool.points import queries
+    from pbschool.points import periods
 
-    totals = queries.member_totals(periods)
+    rows = periods.standings(*periods.quarter_days(quarter))
     bands = star_bands()
     existing = {r.user_id: r for r in db.session.scalars(select(StarRating).where(StarRating.quarter == quarter))}
-    for user_id, branch_id, points in totals:
-        score = quarter_score(points)
-        row = existing.get(user_id) or StarRating(user_id=user_id, quarter=quarter)
-        row.branch_id, row.score, row.stars, row.computed_at = branch_id, score, stars_for(score, bands), clock.now()
-        db.session.add(row)
+    for row in rows:
+        score = quarter_score(row.points)
+        rating = existing.get(row.user_id) or StarRating(user_id=row.user_id, quarter=quarter)
+        if rating.id is None or (rating.branch_id, rating.score, rating.stars) != \
+                (row.branch_id, score, stars_for(score, bands)):
+            rating.branch_id, rating.score, rating.stars = row.branch_id, score, stars_for(score, bands)
+            rating.computed_at = clock.now()
+        db.session.add(rating)
     db.session.flush()
-    audit(actor, "points.stars", quarter, f"stars for {quarter}: {len(totals)} members")
-    return len(totals)
+    audit(actor, "points.stars", quarter, f"stars for {quarter}: {len(rows)} members")
+    return len(rows)

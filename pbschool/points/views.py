@@ -15,7 +15,7 @@ from pbschool.accounts.models import Branch, User
 from pbschool.accounts.services import find_branch
 from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
-from pbschool.points import bp, queries, services
+from pbschool.points import bp, keys, queries, services
 from pbschool.points.forms import AwardForm, PublishForm, ReverseForm, RuleForm, StarSettingsForm, StarsForm
 from pbschool.points.models import (
     CATEGORIES,
@@ -98,16 +98,17 @@ def _board_context():
     def build():
         publication, rows = queries.board(period, branch_id)
         # plain values (the cache outlives this session), and where each member's line is
-        return publication is not None, rows, {r["user_id"]: i for i, r in enumerate(rows)}
+        return (publication is not None, keys.short(publication), rows,
+                {r["user_id"]: i for i, r in enumerate(rows)})
 
-    publication, rows, where = queries.cached("html", period, branch_id, build)
-    return period, branch, publication, rows, where
+    publication, seal, rows, where = queries.cached("html", period, branch_id, build)
+    return period, branch, publication, seal, rows, where
 
 
 @bp.route("/points/board")
 @login_required
 def board():
-    period, branch, publication, rows, where = _board_context()
+    period, branch, publication, seal, rows, where = _board_context()
     branches = db.session.scalars(select(Branch).where(Branch.is_active.is_(True)).order_by(Branch.code)).all()
     published = db.session.scalars(select(MonthlyPublication.period)
                                    .order_by(MonthlyPublication.period.desc()).limit(24)).all()
@@ -116,7 +117,7 @@ def board():
     mine = rows[where[current_user.id]] if current_user.id in where else None
     series = [(r["name"], r["points"]) for r in top]
     peak = max([r["points"] for r in top] + [Decimal("1")])
-    return render_template("points/board.html", period=period, branch=branch, publication=publication,
+    return render_template("points/board.html", period=period, branch=branch, publication=publication, seal=seal,
                            rows=rows[(page - 1) * BOARD_PAGE:page * BOARD_PAGE], total=len(rows), page=page,
                            pages=max(1, -(-len(rows) // BOARD_PAGE)), mine=mine, branches=branches,
                            published=published, series=series, peak=peak, me_id=current_user.id,
@@ -126,11 +127,13 @@ def board():
 @bp.route("/points/board.xlsx")
 @login_required
 def board_xlsx():
-    period, branch, publication, rows, _where = _board_context()
+    period, branch, _publication, seal, rows, _where = _board_context()
     title = f"{period}{_('积分榜')}"
+    lines = [(r["rank"], r["username"], r["name"], r["branch_name"], float(r["points"])) for r in rows]
+    if seal:  # the month's seal below the board, to compare with `pbschool ledger verify` and the page
+        lines += [(), (_("封存校验码"), seal)]
     return _xlsx(f"points-{period}{'-' + branch.code if branch else ''}.xlsx", title,
-                 [_("名次"), _("用户名"), _("姓名"), _("支部"), _("积分")],
-                 [(r["rank"], r["username"], r["name"], r["branch_name"], float(r["points"])) for r in rows])
+                 [_("名次"), _("用户名"), _("姓名"), _("支部"), _("积分")], lines)
 
 
 # -- awards, deductions, corrections ----------------------------------------------------------

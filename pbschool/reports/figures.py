@@ -12,6 +12,7 @@ from pbschool.courses.services import target_hours, year_bounds
 from pbschool.exams.models import Attempt, Exam
 from pbschool.extensions import db
 from pbschool.meetings import services as meetings
+from pbschool.points import periods
 from pbschool.points import queries as point_queries
 from pbschool.points import services as points
 from pbschool.points.models import PointTotal, StarRating
@@ -139,6 +140,73 @@ def branch_rows(year=None, period=None, quarter_periods=None):
             "exam_pass_rate": _pct(passed, graded), "exams_graded": graded,
             "points_per_member": (total_points / len(people)).quantize(Decimal("0.1")) if people else None,
             "rhythm": rhythm, "rating": ratings.get(branch.id),
+        })
+    return rows
+
+
+def _in_stays(stays_of, user_id, moment):
+    """The branch whose stay of the member holds ``moment``, or None."""
+    for stay in stays_of.get(user_id, ()):
+        if stay.started_at <= moment < stay.ended_at:
+            return stay.branch_id
+    return None
+
+
+def branch_quarter_rows(quarter):
+    """Every branch's figures for one quarter, from that quarter's data alone: members are those who
+    belonged to the branch during it (a member who moved counts in each branch for their time there),
+    points are the entries that occurred while they were in the branch, learning hours the lessons
+    completed then against the share of the yearly target for that time, the exam pass rate the
+    attempts submitted then, and the meeting rhythm the meetings held in the quarter. Nothing that
+    happened after the quarter changes them."""
+    first, last = periods.quarter_days(quarter)
+    start, end = periods.window(first, last)
+    found = periods.stays(first, last)
+    stays_of, members_of = {}, {}
+    for stay in found:
+        stays_of.setdefault(stay.user_id, []).append(stay)
+        members_of.setdefault(stay.branch_id, set()).add(stay.user_id)
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(stays_of))))} if stays_of else {}
+    stay_points = periods.points_by_stay(first, last)
+    hours, exams = {}, {}
+    for user_id, completed_at, credited in db.session.execute(
+            select(LessonProgress.user_id, LessonProgress.completed_at, LessonProgress.hours_credited)
+            .where(LessonProgress.completed_at >= start, LessonProgress.completed_at < end)):
+        bid = _in_stays(stays_of, user_id, completed_at)
+        if bid is not None:
+            hours[(user_id, bid)] = hours.get((user_id, bid), Decimal(0)) + Decimal(str(credited or 0))
+    for user_id, submitted_at, passed in db.session.execute(
+            select(Attempt.user_id, Attempt.submitted_at, Attempt.passed)
+            .where(Attempt.state == "submitted", Attempt.submitted_at >= start, Attempt.submitted_at < end)):
+        bid = _in_stays(stays_of, user_id, submitted_at)
+        if bid is not None:
+            graded, ok = exams.get(bid, (0, 0))
+            exams[bid] = (graded + 1, ok + (1 if passed else 0))
+    year_seconds = Decimal((dt.date(first.year + 1, 1, 1) - dt.date(first.year, 1, 1)).days * 86400)
+    after = last + dt.timedelta(days=1)
+    branches = db.session.scalars(select(Branch).where(Branch.created_at < end).order_by(Branch.code)).all()
+    rows = []
+    for branch in branches:
+        people = sorted(members_of.get(branch.id, ()))
+        if not people and not branch.is_active:
+            continue
+        completion = []
+        for uid in people:
+            seconds = sum(Decimal(int((s.ended_at - s.started_at).total_seconds()))
+                          for s in stays_of[uid] if s.branch_id == branch.id)
+            expected = target_hours(users[uid]) * seconds / year_seconds
+            done = hours.get((uid, branch.id), Decimal(0))
+            completion.append(min(done / expected, Decimal(1)) if expected else Decimal(1))
+        graded, passed = exams.get(branch.id, (0, 0))
+        total_points = sum((stay_points.get((uid, branch.id), Decimal(0)) for uid in people), Decimal(0))
+        rows.append({
+            "branch": branch, "members": len(people),
+            "hours_completion": (sum(completion, Decimal(0)) * HUNDRED / len(people)).quantize(Decimal("0.1"))
+            if people else None,
+            "exam_pass_rate": _pct(passed, graded), "exams_graded": graded,
+            "points_per_member": (total_points / len(people)).quantize(Decimal("0.1")) if people else None,
+            # the day after the quarter: its last three months and itself are the "last full" ones
+            "rhythm": meetings.rhythm(branch.id, after),
         })
     return rows
 

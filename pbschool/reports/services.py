@@ -5,10 +5,11 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from pbschool import clock
+from pbschool import auth, clock
 from pbschool.accounts.services import audit
 from pbschool.errors import DomainError
 from pbschool.extensions import db
+from pbschool.points import periods
 from pbschool.points import services as points
 from pbschool.reports import figures
 from pbschool.reports.models import BranchRating
@@ -33,11 +34,12 @@ def save_weights(raw, actor=None):
 
 
 def compute_branch_ratings(quarter, *, actor=None):
-    """Propose stars for every branch for an ended quarter from its figures. Confirmed ratings stay."""
+    """Propose stars for every branch for an ended quarter from that quarter's figures alone
+    (figures.branch_quarter_rows). Confirmed ratings stay as confirmed."""
     periods = points.quarter_periods(quarter)
     if points.local_date(clock.now()) <= points.period_bounds(periods[-1])[1]:
         raise DomainError(_("%(q)s 尚未结束，不能评定", q=quarter), "quarter_not_ended", 409)
-    rows = figures.branch_rows(year=int(quarter[:4]), quarter_periods=periods)
+    rows = figures.branch_quarter_rows(quarter)
     best_points = max([r["points_per_member"] or Decimal(0) for r in rows] + [Decimal(0)])
     w = weights()
     total_weight = sum(w.values())
@@ -66,6 +68,12 @@ def compute_branch_ratings(quarter, *, actor=None):
 
 
 def confirm_rating(rating, stars, *, actor):
+    """An admin confirms (or changes) a branch's proposed stars. Nobody confirms the rating of a branch
+    they belong to, or belonged to during the rated quarter (403 ``own_rating``)."""
+    during = {s.branch_id for s in periods.stays(*periods.quarter_days(rating.quarter), user_id=actor.id)}
+    auth.refuse_own_branch(actor, rating.branch_id, also=during)
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有党委管理员可以确认支部星级"), "forbidden", 403)
     try:
         stars = int(stars)
     except (TypeError, ValueError) as exc:

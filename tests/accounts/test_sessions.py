@@ -342,6 +342,7 @@ def test_production_refuses_to_load_the_demo_users(app_factory):
 def test_a_demo_server_in_production_says_so_with_pbschool_demo(app_factory, monkeypatch, tmp_path):
     monkeypatch.setenv("PBSCHOOL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("PBSCHOOL_LEDGER_KEYS", "1:" + "y" * 32)
     monkeypatch.setenv("PBSCHOOL_DEMO", "1")
     loaded = config.load(str(tmp_path))
     assert loaded["DEMO_MODE"] is True
@@ -386,6 +387,7 @@ def test_init_creates_no_user(backend, tmp_path, request):
 def test_production_cookies_are_secure_httponly_and_samesite_lax(app_factory, monkeypatch, tmp_path):
     monkeypatch.setenv("PBSCHOOL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("PBSCHOOL_LEDGER_KEYS", "1:" + "y" * 32)
     production = config.load(str(tmp_path))
     flags = {k: v for k, v in production.items() if k.startswith(("SESSION_COOKIE_", "REMEMBER_COOKIE_"))}
     app = app_factory(**flags)

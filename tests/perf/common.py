@@ -17,6 +17,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.conftest import LEDGER_KEYS
 from tests.databases import scratch_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,9 @@ def scratch_database():
 
 def app_env(database_url, instance_dir):
     env = {**os.environ, "DATABASE_URL": database_url, "PBSCHOOL_INSTANCE_DIR": str(instance_dir),
-           "SECRET_KEY": "bench-secret", "PBSCHOOL_ENV": "production"}
+           "SECRET_KEY": "bench-secret", "PBSCHOOL_ENV": "production",
+           # the test apps' key: a test's own app verifies the ledger the servers wrote
+           "PBSCHOOL_LEDGER_KEYS": LEDGER_KEYS}
     env.pop("REDIS_URL", None)
     return env
 

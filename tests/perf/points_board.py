@@ -93,11 +93,12 @@ def seed(database_url, instance_dir):
         raw = db.engine.raw_connection()
         prev = points.GENESIS
         columns = ("seq, user_id, branch_id, kind, category, points, value, reason, source_key, occurred_at, "
-                   "created_at, day, period, is_adjustment, is_veto, prev_hash, hash")
+                   "created_at, day, period, is_adjustment, is_veto, prev_hash, hash, key_id")
         with raw.cursor() as cur, cur.copy(f"COPY ledger_entry ({columns}) FROM STDIN") as copy:
             row = Row()
             row.value = row.actor_id = row.rule_id = row.reverses_id = None
             row.is_adjustment = row.is_veto = False
+            row.key_id = points.keys.current_id()
             for seq in range(1, ENTRIES + 1):
                 user_id, branch_id = users[rng.randrange(len(users))]
                 kind, category, pts = KINDS[rng.randrange(len(KINDS))]
@@ -111,7 +112,7 @@ def seed(database_url, instance_dir):
                 digest = points.entry_digest(row, prev)
                 copy.write_row((seq, user_id, branch_id, kind, category, row.points, None, row.reason,
                                 row.source_key, row.occurred_at, row.occurred_at, day, row.period, False, False,
-                                prev, digest))
+                                prev, digest, row.key_id))
                 prev = digest
                 key = (user_id, row.period)
                 totals[key] = totals.get(key, Decimal(0)) + row.points

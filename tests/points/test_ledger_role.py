@@ -14,6 +14,7 @@ from sqlalchemy.exc import ProgrammingError
 from pbschool import clock
 from pbschool.extensions import db
 from pbschool.points import services
+from tests.conftest import LEDGER_KEYS
 
 
 def test_grant_refuses_sqlite_and_bad_names(app, backend):
@@ -67,7 +68,8 @@ def test_the_app_role_can_append_but_not_change_the_ledger(app, backend, make, t
             "    db.session.commit()\n"
             "    print(services.balance(user), services.verify_chain()[1])\n")
         env = {**os.environ, "DATABASE_URL": role_url.render_as_string(hide_password=False),
-               "PBSCHOOL_INSTANCE_DIR": str(tmp_path), "PBSCHOOL_ENV": "development"}
+               "PBSCHOOL_INSTANCE_DIR": str(tmp_path), "PBSCHOOL_ENV": "development",
+               "PBSCHOOL_LEDGER_KEYS": LEDGER_KEYS}
         env.pop("REDIS_URL", None)
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,  # noqa: S603
                               timeout=120)

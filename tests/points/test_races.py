@@ -105,3 +105,31 @@ def test_publishing_while_events_arrive_keeps_the_snapshot_whole(pg_app, make):
     assert snapshot == sum(e.points for e in in_march)
     _, board = queries.board("2026-03")
     assert sum(r["points"] for r in board) == snapshot
+
+
+def test_rekey_run_twice_at_once_anchors_once(pg_app, make, runner):
+    from sqlalchemy import text
+
+    from pbschool.accounts.models import AuditLog
+    from pbschool.errors import DomainError
+    from pbschool.points import rekey
+    from tests.points.test_ledger_key import make_legacy
+
+    member = make.user()
+    for n in range(3):
+        services.record_event(member, "meeting_attended", f"meeting:{n}")
+    db.session.commit()
+    make_legacy()
+    outcomes = []
+
+    def work(_i):
+        try:
+            outcomes.append(rekey.rekey())
+        except DomainError as exc:
+            outcomes.append(exc.code)
+
+    _parallel(pg_app, 4, work)
+    assert sorted(map(str, outcomes)) == sorted(["(3, 0)"] + ["already_rekeyed"] * 3)
+    assert db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "ledger.rekey")) == 1
+    assert db.session.execute(text("SELECT count(*) FROM ledger_head")).scalar() == 1
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0

@@ -16,8 +16,9 @@ from pbschool.reports.models import BranchRating
 
 @pytest.fixture
 def org(app, make):
-    clock.pin(dt.datetime(2026, 4, 10, 2, 0))
+    clock.pin(dt.datetime(2026, 1, 2, 2, 0))  # the organisation exists before Q1, which gets rated
     people = make.organisation()
+    clock.pin(dt.datetime(2026, 4, 10, 2, 0))
     points.record_event(people["member"], "exam_passed", "attempt:1", points=6,
                         occurred_at=dt.datetime(2026, 2, 10, 2, 0))
     meetings.record_meeting(people["member"].branch, "committee", dt.date(2026, 3, 5), "支委会", [people["member"].id],
