@@ -68,6 +68,7 @@ POLICY = {
     "points.stars_xlsx": SECRETARIES,
     "meetings.index": ("secretary", "secretary_jd", "admin"), "meetings.export": ("secretary", "secretary_jd", "admin"),
     "meetings.detail": OWN_BRANCH, "meetings.new": ("secretary", "secretary_jd", "admin"),
+    "meetings.settings": ("admin",),
     "reports.branch": ("secretary", "secretary_jd", "admin"),
     "reports.branch_xlsx": ("secretary", "secretary_jd", "admin"),
     "reports.member_record": OWN_BRANCH, "reports.overview": ("admin",), "reports.overview_xlsx": ("admin",),

@@ -22,15 +22,31 @@ MEETING_BODY = {
         "attendees": {"type": "array", "items": {"type": "string"}, "description": "usernames"},
         "branch": {"type": "string", "description": "branch code (admin); a secretary's own branch by default"},
         "notes": {"type": "string"},
+        "key": {"type": "string", "minLength": 1, "maxLength": 64,
+                "description": "one-time key: the same key again returns the first record and writes nothing"},
+    },
+}
+MEETING_REPLY = {
+    "type": "object", "required": ["id", "credited"],
+    "properties": {
+        "id": {"type": "integer"},
+        "credited": {"type": "integer", "description": "attendees paid (by this post, or the first one)"},
+        "capped": {"type": "array", "items": {"type": "string"},
+                   "description": "attendees recorded but unpaid: the rhythm's allowance for the kind and period "
+                                  "is used up"},
+        "own_attendance_pending": {"type": "boolean",
+                                   "description": "the recorder attended: recorded, unpaid until another "
+                                                  "secretary or admin confirms it"},
+        "replayed": {"type": "boolean", "description": "the same key again: this is the first record"},
     },
 }
 
 
-@api_route("/meetings", methods=("POST",), summary="Record a meeting of 三会一课 with its attendance "
-           "(each attendee is credited meeting_attended points once)", body=MEETING_BODY,
-           response={"type": "object", "required": ["id", "credited"],
-                     "properties": {"id": {"type": "integer"}, "credited": {"type": "integer"}}},
-           statuses=(404,), tag="meetings")
+@api_route("/meetings", methods=("POST",), summary="Record a meeting of 三会一课 with its attendance. Each "
+           "attendee is paid meeting_attended points as often as the rhythm allows per kind and period (an admin "
+           "setting); the recorder's own attendance waits for someone else. The same key again returns the first "
+           "record; the same branch, kind and day again is 409 duplicate_meeting", body=MEETING_BODY,
+           response=MEETING_REPLY, statuses=(404, 409), tag="meetings")
 def record_meeting():
     require_roles("secretary", "admin")
     data = json_body()
@@ -40,6 +56,7 @@ def record_meeting():
     names = field(data, "attendees", list)
     notes = field(data, "notes", str, required=False, default="")
     code = field(data, "branch", str, required=False)
+    key = field(data, "key", str, required=False)
     try:
         held_on = dt.date.fromisoformat(raw_day)
     except ValueError as exc:
@@ -52,6 +69,8 @@ def record_meeting():
     users = db.session.scalars(select(User).where(User.username.in_(names))).all() if names else []
     if len(users) != len(set(names)):
         raise DomainError("出席名单中有不存在的用户", "user_not_found", 404, field="attendees")
-    meeting, credited = services.record_meeting(branch, kind, held_on, topic, [u.id for u in users],
-                                                actor=g.api_user, notes=notes)
-    return ok({"id": meeting.id, "credited": credited})
+    done = services.record_meeting(branch, kind, held_on, topic, [u.id for u in users], actor=g.api_user,
+                                   notes=notes, key=key)
+    return ok({"id": done.meeting.id, "credited": done.credited, "capped": [u.username for u in done.capped],
+               "own_attendance_pending": any(u.id == g.api_user.id for u in done.pending),
+               "replayed": done.replayed})
