@@ -79,6 +79,7 @@ POLICY = {
     "api.leaderboard": EVERYONE, "api.list_exams": EVERYONE, "api.start_attempt": EVERYONE,
     "api.create_exam": ("admin",), "api.exam_results": ("secretary", "secretary_jd", "admin"),
     "api.award_points": SECRETARIES, "api.record_meeting": SECRETARIES,
+    "api.add_attendees": OWN_BRANCH,
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
 }
 

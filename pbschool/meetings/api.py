@@ -5,13 +5,14 @@ import datetime as dt
 from flask import g
 from sqlalchemy import select
 
+from pbschool import auth
 from pbschool.accounts.models import User
 from pbschool.accounts.services import find_branch
 from pbschool.api import api_route, field, json_body, ok, require_roles
 from pbschool.errors import DomainError
 from pbschool.extensions import db
 from pbschool.meetings import services
-from pbschool.meetings.models import MEETING_KINDS
+from pbschool.meetings.models import MEETING_KINDS, Meeting
 
 MEETING_BODY = {
     "type": "object", "required": ["kind", "held_on", "topic", "attendees"],
@@ -61,16 +62,40 @@ def record_meeting():
         held_on = dt.date.fromisoformat(raw_day)
     except ValueError as exc:
         raise DomainError("held_on 应为 YYYY-MM-DD", "invalid_field", 400, field="held_on") from exc
-    if not all(isinstance(n, str) for n in names):
-        raise DomainError("attendees 应为用户名数组", "invalid_field", 400, field="attendees")
     branch = find_branch(code) if code else g.api_user.branch
     if branch is None:
         raise DomainError("找不到该支部", "branch_not_found", 404, field="branch")
+    done = services.record_meeting(branch, kind, held_on, topic, _user_ids(names), actor=g.api_user,
+                                   notes=notes, key=key)
+    return ok(_reply(done))
+
+
+def _user_ids(names):
+    if not all(isinstance(n, str) for n in names):
+        raise DomainError("attendees 应为用户名数组", "invalid_field", 400, field="attendees")
     users = db.session.scalars(select(User).where(User.username.in_(names))).all() if names else []
     if len(users) != len(set(names)):
         raise DomainError("出席名单中有不存在的用户", "user_not_found", 404, field="attendees")
-    done = services.record_meeting(branch, kind, held_on, topic, [u.id for u in users], actor=g.api_user,
-                                   notes=notes, key=key)
-    return ok({"id": done.meeting.id, "credited": done.credited, "capped": [u.username for u in done.capped],
-               "own_attendance_pending": any(u.id == g.api_user.id for u in done.pending),
-               "replayed": done.replayed})
+    return [u.id for u in users]
+
+
+def _reply(done):
+    return {"id": done.meeting.id, "credited": done.credited, "capped": [u.username for u in done.capped],
+            "own_attendance_pending": any(u.id == g.api_user.id for u in done.pending),
+            "replayed": done.replayed}
+
+
+@api_route("/meetings/<int:meeting_id>/attendees", methods=("POST",), summary="Mark more attendees of a "
+           "recorded meeting present, or confirm a recorder's own attendance (someone else's only: nobody "
+           "confirms their own); each is paid as the rhythm allows", tag="meetings",
+           body={"type": "object", "required": ["attendees"],
+                 "properties": {"attendees": {"type": "array", "items": {"type": "string"},
+                                              "description": "usernames"}}},
+           response=MEETING_REPLY, statuses=(404,))
+def add_attendees(meeting_id):
+    require_roles("secretary", "admin")
+    meeting = db.session.get(Meeting, meeting_id)
+    if meeting is None or not auth.can_oversee_branch(g.api_user, meeting.branch_id):
+        raise DomainError("找不到该会议", "not_found", 404)
+    names = field(json_body(), "attendees", list)
+    return ok(_reply(services.mark_present(meeting, _user_ids(names), actor=g.api_user)))

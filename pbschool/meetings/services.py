@@ -227,15 +227,20 @@ def record_meeting(branch, kind, held_on, topic, attendee_ids, *, actor, notes="
     return Recorded(meeting, **outcome)
 
 
-def add_attendees(meeting, attendee_ids, *, actor):
+def mark_present(meeting, attendee_ids, *, actor):
     """Mark more members present (someone was left out), or confirm a recorder's own attendance;
-    each is paid once, as the rhythm allows, and never by themself. Returns how many were paid."""
+    each is paid once, as the rhythm allows, and never by themself. Returns a ``Recorded``."""
     if not can_record(actor, meeting.branch_id):
         raise DomainError(_("只能记录本支部的会议"), "forbidden", 403)
     members = _attendees(meeting.branch, attendee_ids)
     outcome = _credit(meeting, members, actor)
     audit(actor, "meeting.attendees", meeting, f"+{len(outcome['paid'])}")
-    return len(outcome["paid"])
+    return Recorded(meeting, **outcome)
+
+
+def add_attendees(meeting, attendee_ids, *, actor):
+    """``mark_present``, returning how many were paid."""
+    return mark_present(meeting, attendee_ids, actor=actor).credited
 
 
 def pending_attendees(meeting):

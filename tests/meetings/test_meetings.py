@@ -302,3 +302,40 @@ def test_own_attendance_waits_for_another_to_confirm_it(branch_people, make):
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.user_id == p["secretary"].id))
     assert entry.actor_id == boss.id
     assert services.pending_attendees(meeting) == []
+
+
+def test_another_recorder_confirms_own_attendance_through_the_api(branch_people, api, make):
+    p = branch_people
+    make.user("boss", role="admin")
+    api.token(p["secretary"])
+    first = api.post("/meetings", json={"kind": "general", "held_on": "2026-03-18", "topic": "党员大会",
+                                        "attendees": ["secretary", "liu"]}).get_json()
+    assert first["credited"] == 1 and first["own_attendance_pending"] is True
+    assert api.post(f"/meetings/{first['id']}/attendees", json={"attendees": ["secretary"]}).get_json()["credited"] == 0
+    assert api.post(f"/meetings/{first['id']}/attendees", json={"attendees": ["ghost"]}).status_code == 404
+    assert api.post("/meetings/999999/attendees", json={"attendees": []}).status_code == 404
+    api.token(p["other_secretary"])
+    assert api.post(f"/meetings/{first['id']}/attendees", json={"attendees": ["secretary"]}).status_code == 404
+    api.token("boss")
+    reply = api.post(f"/meetings/{first['id']}/attendees", json={"attendees": ["secretary", "chen"]}).get_json()
+    assert reply["credited"] == 2 and reply["own_attendance_pending"] is False
+    assert _balance(p["secretary"]) == _balance(p["b"]) == Decimal("5.0")
+
+
+def test_the_admin_confirms_own_attendance_on_the_page(branch_people, client, auth, make):
+    p = branch_people
+    make.user("boss", role="admin")
+    meeting, _ = services.record_meeting(p["branch"], "lecture", dt.date(2026, 3, 18), "党课", [p["secretary"].id],
+                                         actor=p["secretary"])
+    db.session.commit()
+    auth.login("secretary")
+    html = client.get(f"/meetings/{meeting.id}").get_data(as_text=True)
+    assert "待他人确认" in html and "确认出席" not in html  # nobody confirms themself
+    client.post("/logout")
+    auth.login("boss")
+    html = client.get(f"/meetings/{meeting.id}").get_data(as_text=True)
+    assert "张书记（确认出席）" in html
+    reply = client.post(f"/meetings/{meeting.id}", data={"attendees": [str(p["secretary"].id)]})
+    assert reply.status_code == 302
+    assert _balance(p["secretary"]) == Decimal("5.0")
+    assert "待他人确认" not in client.get(f"/meetings/{meeting.id}").get_data(as_text=True)

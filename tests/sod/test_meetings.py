@@ -95,3 +95,20 @@ def test_ten_meetings_with_only_myself_earn_nothing(me, api):
     assert db.session.scalar(select(func.count(LedgerEntry.id))) == 0
     assert db.session.scalar(select(func.count(Meeting.id))) == (10 if me.role in RECORDERS else 0)
 
+
+
+@pytest.mark.parametrize("me", ROLES, indirect=True)
+def test_confirming_own_attendance_by_the_api_pays_nothing(me, make, api, unchanged):
+    secretary = me if me.role in RECORDERS else make.user(role="secretary", branch=me.branch)
+    meeting, _credited = services.record_meeting(me.branch, "lecture", dt.date(2026, 3, 18), "党课", [me.id],
+                                                 actor=secretary)
+    db.session.commit()
+    api.token(me)
+    with unchanged():
+        reply = api.post(f"/meetings/{meeting.id}/attendees", json={"attendees": [me.username]})
+        if me.role in RECORDERS:
+            assert reply.status_code == 200
+            assert reply.get_json()["credited"] == 0 and reply.get_json()["own_attendance_pending"] is True
+        else:
+            assert reply.status_code == 403
+    assert db.session.scalar(select(func.count(LedgerEntry.id))) == (0 if me.role in RECORDERS else 1)
