@@ -74,6 +74,7 @@ POLICY = {
     "points.stars_xlsx": SECRETARIES,
     "meetings.index": ("secretary", "secretary_jd", "admin"), "meetings.export": ("secretary", "secretary_jd", "admin"),
     "meetings.detail": OWN_BRANCH, "meetings.new": ("secretary", "secretary_jd", "admin"),
+    "meetings.settings": ("admin",),
     "reports.branch": ("secretary", "secretary_jd", "admin"),
     "reports.branch_xlsx": ("secretary", "secretary_jd", "admin"),
     "reports.member_record": OWN_BRANCH, "reports.overview": ("admin",), "reports.overview_xlsx": ("admin",),
@@ -85,6 +86,7 @@ POLICY = {
     "api.create_exam": ("admin",), "api.exam_results": ("secretary", "secretary_jd", "admin"),
     "api.award_points": SECRETARIES, "api.record_meeting": SECRETARIES,
     "api.mark_attempt": STAFF_BANKS,  # the body is checked before the paper: the role decides here
+    "api.add_attendees": OWN_BRANCH,
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
 }
 

@@ -190,6 +190,15 @@ class LessonProgress(db.Model):
     lesson: Mapped[Lesson] = relationship()
 
 
+class LearningClock(db.Model):
+    """A member's one learning clock, shared by every lesson, tab and device: study time before
+    ``credited_until`` has been credited to some lesson already and is never credited again."""
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    #: The moment up to which the member's study time has been credited (UTC).
+    credited_until: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
 class Comment(db.Model):
     """A comment under a lesson (学习交流). Shown to all once approved; an admin may hide it."""
 

@@ -13,7 +13,16 @@ from sqlalchemy.exc import IntegrityError
 from pbschool import auth, clock, markup
 from pbschool.accounts.models import Branch, User
 from pbschool.accounts.services import audit
-from pbschool.courses.models import Comment, Course, CourseRequirement, Lesson, LessonProgress, LessonReview, Programme
+from pbschool.courses.models import (
+    Comment,
+    Course,
+    CourseRequirement,
+    LearningClock,
+    Lesson,
+    LessonProgress,
+    LessonReview,
+    Programme,
+)
 from pbschool.errors import DomainError, NotFound
 from pbschool.extensions import db
 from pbschool.markup import render_markdown
@@ -194,23 +203,52 @@ def open_lesson(user, lesson):
     return progress
 
 
+def _lock_clock(user):
+    """The member's learning clock, locked until this transaction ends (made on first use)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: take the database's write lock now, as the ledger does.
+        db.session.execute(update(LearningClock).where(LearningClock.user_id == user.id)
+                           .values(credited_until=LearningClock.credited_until))
+    stmt = select(LearningClock).where(LearningClock.user_id == user.id).with_for_update() \
+        .execution_options(populate_existing=True)
+    row = db.session.scalar(stmt)
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(LearningClock(user_id=user.id, credited_until=dt.datetime.min))
+        except IntegrityError:  # another tab made it first
+            pass
+        row = db.session.scalar(stmt)
+    return row
+
+
 def heartbeat(user, lesson, seconds):
-    """Credit up to ``seconds`` of study, never more than the wall-clock time since the last heartbeat."""
+    """Credit up to ``seconds`` of study, never more than the wall-clock time since the last heartbeat.
+
+    The member has one clock over all lessons: a heartbeat credits only time after ``credited_until``
+    (what any lesson was last credited up to), so eight lessons open at once share the wall-clock time
+    instead of each taking it. The clock row is locked first, so parallel heartbeats take turns."""
     if not is_visible(lesson):
         raise NotFound(_("课程不存在或尚未发布"))
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0 or seconds > 86400:
         raise DomainError(_("seconds 应为 0 到 86400 之间的整数"), "invalid_field", 400, field="seconds")
+    member_clock = _lock_clock(user)
     progress = _find_progress(user, lesson, lock=True)
     if progress is None:
         # Never opened: this heartbeat opens it, and no time has passed yet.
         return open_lesson(user, lesson)
     now = clock.now()
-    since_last = max(0, int((now - progress.last_heartbeat_at).total_seconds()))
+    start = max(progress.last_heartbeat_at, member_clock.credited_until)
+    since_last = max(0, int((now - start).total_seconds()))
     since_open = max(0, int((now - progress.opened_at).total_seconds()))
     cap = int(_setting("HEARTBEAT_MAX_SECONDS", 300))
-    credit = min(seconds, since_last, cap)
-    progress.credited_seconds = min(progress.credited_seconds + credit, since_open)
+    credit = max(0, min(seconds, since_last, cap, since_open - progress.credited_seconds))
+    progress.credited_seconds += credit
     progress.last_heartbeat_at = now
+    if credit:
+        # the credited stretch is [start, start + credit]: the rest of the window stays free for
+        # whichever lesson the member was really studying
+        member_clock.credited_until = start + dt.timedelta(seconds=credit)
     db.session.flush()
     return progress
 

@@ -40,14 +40,20 @@ MAX_OPTIONS = len(LETTERS)
 
 
 def to_decimal(raw, field, *, minimum=None, maximum=None):
+    """A score or points figure with at most one decimal, as entered: more decimals are refused
+    (``too_precise``), never rounded; the reason names the field as the forms do."""
+    label = {"points_on_pass": _("通过奖励积分"), "pass_score": _("及格线"), "points_each": _("每题分值"),
+             "score": _("分值")}.get(field, field)
     try:
-        value = Decimal(str(raw).strip()).quantize(Decimal("0.1"))
+        value = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError):
-        raise DomainError(_("%(f)s 应为数字", f=field), "invalid_number", field=field) from None
+        raise DomainError(_("%(f)s 应为数字", f=label), "invalid_number", field=field) from None
     if not value.is_finite() or (minimum is not None and value < minimum) or \
             (maximum is not None and value > maximum):
-        raise DomainError(_("%(f)s 超出允许范围", f=field), "out_of_range", field=field)
-    return value
+        raise DomainError(_("%(f)s 超出允许范围", f=label), "out_of_range", field=field)
+    if value != value.quantize(Decimal("0.1")):
+        raise DomainError(_("%(f)s 最多一位小数（收到 %(v)s）", f=label, v=raw), "too_precise", field=field)
+    return value.quantize(Decimal("0.1"))
 
 
 def clean(text):

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import DateField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -24,7 +24,19 @@ class MeetingForm(FlaskForm):
     topic = StringField(_l("主题"), validators=[DataRequired(_l("请填写会议主题")), Length(max=200)])
     notes = TextAreaField(_l("备注"), validators=[Optional(), Length(max=5000)])
     attendees = CheckboxList(_l("出席党员"), choices=[], validate_choice=False)
+    #: One-time key of this form: posting it again shows the first record instead of a second one.
+    key = HiddenField()
 
 
 class AttendeesForm(FlaskForm):
     attendees = CheckboxList(_l("补记出席党员"), choices=[], validate_choice=False)
+
+
+class CapsForm(FlaskForm):
+    """How many attendances of each kind pay per period; one field per kind, named by the kind."""
+
+    general = StringField(_l("党员大会"))
+    committee = StringField(_l("支委会"))
+    group = StringField(_l("党小组会"))
+    lecture = StringField(_l("党课"))
+    theme_day = StringField(_l("主题党日"))

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pbschool import clock
@@ -22,7 +22,13 @@ MEETING_KINDS = {
 class Meeting(db.Model):
     """One meeting a branch held, recorded by its secretary."""
 
-    __table_args__ = (Index("ix_meeting_branch_held_on", "branch_id", "held_on"),)
+    __table_args__ = (
+        Index("ix_meeting_branch_held_on", "branch_id", "held_on"),
+        # a branch holds one meeting of a kind a day: the same meeting posted twice is refused here
+        UniqueConstraint("branch_id", "kind", "held_on"),
+        # the recorder's one-time key (form or API): the same key again is the same meeting
+        UniqueConstraint("recorded_by_id", "key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
@@ -32,6 +38,8 @@ class Meeting(db.Model):
     topic: Mapped[str] = mapped_column(String(200))
     notes: Mapped[str] = mapped_column(Text, default="")
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    #: The recorder's idempotency key (the form's one-time key, or the API's ``key``).
+    key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     branch: Mapped[Branch] = relationship()
@@ -44,12 +52,22 @@ class Meeting(db.Model):
         return MEETING_KINDS.get(self.kind, (self.kind,))[0]
 
 
+#: What an attendance earned: ``paid`` (points credited), ``capped`` (the rhythm's allowance for the
+#: kind and period was used up, or the rule pays nothing), ``pending`` (the recorder's own attendance,
+#: unpaid until another secretary or admin confirms it).
+ATTENDANCE_CREDITS = ("paid", "capped", "pending")
+
+
 class MeetingAttendance(db.Model):
-    __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "user_id"),
+        CheckConstraint("credit IN ('paid', 'capped', 'pending')", name="credit"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meeting.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    credit: Mapped[str] = mapped_column(String(8), default="paid", server_default="paid")
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     meeting: Mapped[Meeting] = relationship(back_populates="attendances")

@@ -1,5 +1,8 @@
 """Meeting pages: a branch's meetings and rhythm, recording a meeting with its attendance."""
 
+import re
+import uuid
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,7 +15,7 @@ from pbschool.accounts.services import find_branch
 from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.meetings import bp, services
-from pbschool.meetings.forms import AttendeesForm, MeetingForm, kind_choices
+from pbschool.meetings.forms import AttendeesForm, CapsForm, MeetingForm, kind_choices
 from pbschool.meetings.models import MEETING_KINDS, Meeting
 from pbschool.points import services as points
 
@@ -50,6 +53,15 @@ def _member_choices(branch):
     return [SelectChoice(str(u.id), u.name) for u in services.branch_members(branch.id)]
 
 
+def _flash_outcome(done, actor):
+    flash(_("会议已记录，%(n)d 名出席党员获得积分", n=done.credited), "success")
+    if done.capped:
+        flash(_("%(names)s 本期的%(kind)s出席积分已计满，此次只记出席、不再加分",
+                names="、".join(u.name for u in done.capped), kind=_(done.meeting.kind_name)), "info")
+    if any(u.id == actor.id for u in done.pending):
+        flash(str(auth.OWN_RECORD_MESSAGES["own_meeting"]), "info")
+
+
 @bp.route("/meetings/new", methods=["GET", "POST"])
 @auth.roles_required("admin", "secretary")
 def new():
@@ -62,17 +74,22 @@ def new():
     form.attendees.choices = _member_choices(branch)
     if request.method == "GET":
         form.held_on.data = points.local_date(clock.now())
+        form.key.data = uuid.uuid4().hex
     if form.validate_on_submit():
+        key = form.key.data if re.fullmatch(r"[0-9a-f]{32}", form.key.data or "") else None
         try:
-            meeting, credited = services.record_meeting(
+            done = services.record_meeting(
                 branch, form.kind.data, form.held_on.data, form.topic.data, form.attendees.data,
-                actor=current_user, notes=form.notes.data)
+                actor=current_user, notes=form.notes.data, key=key)
         except DomainError as exc:
             show_on_form(form, exc, "topic")
         else:
             db.session.commit()
-            flash(_("会议已记录，%(n)d 名出席党员获得积分", n=credited), "success")
-            return redirect(url_for("meetings.detail", meeting_id=meeting.id))
+            if done.replayed:
+                flash(_("这次提交已经记录过了"), "info")
+            else:
+                _flash_outcome(done, current_user)
+            return redirect(url_for("meetings.detail", meeting_id=done.meeting.id))
     return render_template("meetings/form.html", form=form, branch=branch)
 
 
@@ -82,8 +99,13 @@ def detail(meeting_id):
     meeting = db.get_or_404(Meeting, meeting_id)
     auth.require(auth.can_oversee_branch(current_user, meeting.branch_id))
     present = {a.user_id for a in meeting.attendances}
+    pending = {u.id for u in services.pending_attendees(meeting)}
     form = AttendeesForm()
-    form.attendees.choices = [c for c in _member_choices(meeting.branch) if int(c.value) not in present]
+    # left out, or present and waiting for someone other than themself to confirm their attendance
+    form.attendees.choices = [
+        c if int(c.value) not in pending else SelectChoice(c.value, _("%(name)s（确认出席）", name=c.label))
+        for c in _member_choices(meeting.branch)
+        if int(c.value) not in present or (int(c.value) in pending and int(c.value) != current_user.id)]
     if form.validate_on_submit():
         try:
             credited = services.add_attendees(meeting, form.attendees.data, actor=current_user)
@@ -93,8 +115,29 @@ def detail(meeting_id):
         else:
             db.session.commit()
             flash(_("已补记 %(n)d 名出席党员", n=credited), "success")
+            if current_user.id in {u.id for u in services.pending_attendees(meeting)}:
+                flash(str(auth.OWN_RECORD_MESSAGES["own_meeting"]), "info")
             return redirect(url_for("meetings.detail", meeting_id=meeting.id))
-    return render_template("meetings/detail.html", meeting=meeting, form=form)
+    return render_template("meetings/detail.html", meeting=meeting, form=form, pending=pending)
+
+
+@bp.route("/meetings/settings", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def settings():
+    form = CapsForm()
+    if request.method == "GET":
+        for kind, cap in services.attendance_caps().items():
+            form[kind].data = str(cap)
+    if form.validate_on_submit():
+        try:
+            services.save_attendance_caps({kind: form[kind].data for kind in MEETING_KINDS}, actor=current_user)
+        except DomainError as exc:
+            show_on_form(form, exc, "general")
+        else:
+            db.session.commit()
+            flash(_("出席积分设置已保存"), "success")
+            return redirect(url_for("meetings.settings"))
+    return render_template("meetings/settings.html", form=form, kinds=MEETING_KINDS)
 
 
 @bp.route("/meetings.xlsx")

@@ -11,10 +11,11 @@ import json
 import re
 import uuid
 import zoneinfo
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -52,15 +53,28 @@ DEFAULT_RULES = {
 
 # -- small helpers -----------------------------------------------------------------------------
 
+#: The name a points field has on the forms, for the reason a value is refused.
+POINT_FIELDS = {
+    "points": _l("分值"), "daily_cap": _l("每日上限"), "monthly_cap": _l("每月上限"), "bands": _l("分数段积分"),
+}
+
+
 def to_points(raw, field="points"):
-    """A points amount as a one-decimal Decimal; a DomainError for anything else."""
+    """A points amount as a one-decimal Decimal. Anything else is a DomainError naming the field:
+    not a number (``invalid_points``), or more than one decimal (``too_precise``), which is never
+    rounded away: 2.55 is refused, not recorded as 2.6. 2.50 is 2.5 (nothing is lost)."""
+    label = POINT_FIELDS.get(field, field)
     try:
-        value = Decimal(str(raw)).quantize(TENTH, rounding=ROUND_HALF_UP)
+        value = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError, TypeError) as exc:
-        raise DomainError(_("积分应为数字，最多一位小数"), "invalid_points", field=field) from exc
+        raise DomainError(_("%(f)s应为数字，最多一位小数", f=label), "invalid_points", field=field) from exc
     if not value.is_finite() or abs(value) >= 10000:
-        raise DomainError(_("积分超出范围"), "invalid_points", field=field)
-    return value
+        raise DomainError(_("%(f)s超出范围", f=label), "invalid_points", field=field)
+    tenths = value.quantize(TENTH)
+    if tenths != value:
+        raise DomainError(_("%(f)s最多一位小数（收到 %(v)s），请改正后再提交", f=label, v=raw), "too_precise",
+                          field=field)
+    return tenths
 
 
 def _dec(raw):
@@ -276,7 +290,12 @@ def parse_bands(text):
                 raise ValueError(part)
             bands.append([int(bound) if bound == bound.to_integral_value() else float(bound),
                           str(to_points(pts.strip(), "bands"))])
-        except (ValueError, InvalidOperation, DomainError) as exc:
+        except DomainError as exc:
+            if exc.code == "too_precise":
+                raise
+            raise DomainError(_("分数段应写成“90:3, 80:2, 60:1”（分数线:积分）"), "invalid_bands",
+                              field="bands") from exc
+        except (ValueError, InvalidOperation) as exc:
             raise DomainError(_("分数段应写成“90:3, 80:2, 60:1”（分数线:积分）"), "invalid_bands",
                               field="bands") from exc
     return sorted(bands, key=lambda b: -b[0])
@@ -360,6 +379,14 @@ def can_award(actor, member):
             and auth.has_role(actor, "secretary", "admin") and auth.can_oversee_branch(actor, member.branch_id))
 
 
+def require_award_right(actor, member, message=None):
+    """Refuse (403) whoever may not write ``member``'s points: themself first, with that reason
+    (``own_points``), then anyone outside the member's branch (``forbidden``)."""
+    auth.refuse_self(actor, member, "own_points")
+    if not can_award(actor, member):
+        raise DomainError(message or _("只能为本支部的党员加减分"), "forbidden", 403, field="member")
+
+
 def _check_reason(reason):
     reason = (reason or "").strip()
     if not reason:
@@ -374,8 +401,7 @@ def award(member, points, reason, *, actor, category="作用发挥", is_veto=Fal
     """A secretary/admin adds (positive) or deducts (negative) points for a member, with a reason.
     A deduction may be a veto item (一票否决). ``source_key`` (the form's one-time key) makes a
     double submit write once. With ``rule`` (a custom X rule), its points, caps and category apply."""
-    if not can_award(actor, member):
-        raise DomainError(_("只能为本支部的党员加减分"), "forbidden", 403)
+    require_award_right(actor, member)
     reason = _check_reason(reason)
     source_key = source_key or new_source_key()
     if rule is not None:
@@ -405,8 +431,7 @@ def award(member, points, reason, *, actor, category="作用发挥", is_veto=Fal
 
 def reverse(entry, reason, *, actor):
     """Cancel an entry with a new one of the opposite amount that points at it (once)."""
-    if not can_award(actor, entry.user):
-        raise DomainError(_("只能更正本支部党员的积分"), "forbidden", 403)
+    require_award_right(actor, entry.user, _("只能更正本支部党员的积分"))
     reason = _check_reason(reason)
     if entry.reverses_id is not None:
         raise DomainError(_("冲正记录不能再次冲正"), "not_reversible", 409)

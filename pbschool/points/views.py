@@ -164,8 +164,9 @@ def award():
         member = db.session.get(User, int(form.member.data)) if str(form.member.data).isdigit() else None
         rule = db.session.get(PointRule, int(form.rule.data)) if str(form.rule.data or "").isdigit() else None
         try:
-            if member is None or not services.can_award(current_user, member):
-                raise DomainError(_("只能为本支部的党员加减分"), "forbidden", field="member")
+            if member is None:
+                raise DomainError(_("请选择党员"), "missing_member", field="member")
+            services.require_award_right(current_user, member)
             if rule is None and form.points.data is None:
                 raise DomainError(_("请填写分值"), "invalid_points", field="points")
             key = form.key.data if len(form.key.data or "") == 32 else None
@@ -173,7 +174,7 @@ def award():
                                    category=form.category.data, is_veto=form.is_veto.data, rule=rule,
                                    source_key=f"manual:{key}" if key else None)
         except DomainError as exc:
-            show_on_form(form, exc, "reason")
+            show_on_form(form, exc, "member")
         else:
             db.session.commit()
             if entry is None:
@@ -188,7 +189,8 @@ def award():
 @auth.roles_required("admin", "secretary")
 def reverse(entry_id):
     entry = db.get_or_404(LedgerEntry, entry_id)
-    auth.require(services.can_award(current_user, entry.user))
+    # refused before the form is read: a 403 page with the reason (own_points, or another branch)
+    services.require_award_right(current_user, entry.user, _("只能更正本支部党员的积分"))
     form = ReverseForm()
     if not form.validate_on_submit():
         flash(_("请填写更正理由"), "error")

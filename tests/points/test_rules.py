@@ -81,8 +81,11 @@ def test_award_needs_reason_and_veto_only_on_deductions(march, make):
 def test_points_carry_one_decimal(march, make):
     secretary = make.user(role="secretary")
     member = make.user(branch=secretary.branch)
-    entry = services.award(member, "0.55", "半分项", actor=secretary)
-    assert entry.points == Decimal("0.6")
+    assert services.award(member, "0.5", "半分项", actor=secretary).points == Decimal("0.5")
+    # a second decimal is refused, never rounded (issue 11: 2.55 was recorded as 2.6)
+    with pytest.raises(DomainError) as refused:
+        services.award(member, "0.55", "半分项", actor=secretary)
+    assert refused.value.code == "too_precise"
 
 
 def test_monthly_cap(march, make):
