@@ -79,6 +79,7 @@ POLICY = {
     "api.create_exam": ("admin",), "api.exam_results": ("secretary", "secretary_jd", "admin"),
     "api.award_points": SECRETARIES, "api.record_meeting": SECRETARIES,
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
+    "api.regrade_exam": ("admin",),
 }
 
 REFUSED = {401, 403, 404, 405}
