@@ -27,7 +27,8 @@ def _same(a, b):
 
 def set_author(question, actor):
     """Name who makes the version the next flush writes (the form's or the import's user)."""
-    question.version_author_id = getattr(actor, "id", None)
+    with db.session.no_autoflush:  # reading an expired actor's id must not flush the edit without its author
+        question.version_author_id = getattr(actor, "id", None)
 
 
 def _changed(session, question):
