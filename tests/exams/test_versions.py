@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from pbschool.exams import services, stats
 from pbschool.exams.importer import import_bank_file
-from pbschool.exams.models import Attempt, AttemptQuestion, Question, QuestionVersion
+from pbschool.exams.models import Attempt, AttemptQuestion, Question
 from pbschool.extensions import db
 from tests.exams.conftest import make_exam
 
@@ -88,6 +88,8 @@ def test_after_a_regrade_the_review_shows_the_corrected_key_and_says_so(app, mak
 
 
 def test_every_edit_is_a_new_version_and_an_identical_one_is_not(app, make):
+    from pbschool.exams.models import QuestionVersion
+
     bank = _bank()
     question = db.session.scalar(select(Question).where(Question.type == "single"))
     assert question.version == 1
