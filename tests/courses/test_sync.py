@@ -292,3 +292,15 @@ def test_an_upload_may_not_overwrite_a_synced_question(app, tree, make):
     assert "banks/党建知识.csv" in refused.value.errors[0].message
     db.session.rollback()
     assert [q.answer for q in _questions()] == ["A", "A"]
+
+
+def test_the_bank_import_command_refuses_to_overwrite_a_synced_question_in_one_line(app, tree, runner, tmp_path):
+    _bank_file(tree, BANK_HEADER + BANK_ROWS)
+    sync(tree)
+    db.session.commit()
+    upload = tmp_path / "mine.csv"
+    upload.write_text(BANK_HEADER + "single,中心组全年集中学习不少于几次？,12,6,4,C,\n", encoding="utf-8")
+    result = runner.invoke(args=["bank", "import", str(upload), "--bank", "党建知识"])
+    assert result.exit_code != 0 and "banks/党建知识.csv" in result.output
+    db.session.expire_all()
+    assert [q.answer for q in _questions()] == ["A", "A"]

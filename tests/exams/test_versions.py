@@ -148,3 +148,20 @@ def test_statistics_and_the_wrong_answer_book_show_the_version_shown(app, make, 
     auth.login("wrongbook")
     page = client.get("/exams/wrong-answers").get_data(as_text=True)
     assert original_stem in page and "后来改写的题干" not in page
+
+
+def test_the_staff_answer_sheet_shows_the_version_the_member_saw(app, make, bank, client, auth):
+    exam = make_exam(bank, points=0)
+    member = make.user()
+    attempt = services.start_attempt(exam, member)
+    services.submit_attempt(attempt)
+    db.session.commit()
+    question = next(s.question for s in attempt.questions if s.question.type == "truefalse")
+    original = question.stem
+    question.stem = "改写后的判断题。"
+    question.answer = not question.answer
+    db.session.commit()
+    make.user("boss", role="admin")
+    auth.login("boss")
+    page = client.get(f"/admin/attempts/{attempt.id}").get_data(as_text=True)
+    assert original in page and "改写后的判断题" not in page
