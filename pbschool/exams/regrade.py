@@ -123,6 +123,38 @@ def _plan(attempt, slots, answers, latest):
     return plan
 
 
+def _mark_again(attempts, slots_of, answers, latest, result, dry_run, actor):
+    """Grade each attempt's slots by the latest versions; record changes and skips in ``result``.
+    Returns the changes of pass/fail that the ledger must correct (none on a dry run)."""
+    corrected = []
+    for attempt in attempts:
+        slots = slots_of[attempt.id]
+        plan = _plan(attempt, slots, answers, latest)
+        if not plan:
+            continue
+        try:
+            auth.refuse_self(actor, attempt.user, "own_attempt")
+        except DomainError as exc:
+            result.skipped.append((attempt, exc.code))
+            continue
+        before = (attempt.score, attempt.passed, attempt.state, attempt.max_score)
+        kept = [(s, s.score, s.needs_review, s.graded_version_id) for s in slots]
+        for slot, score, needs_review, version in plan:
+            slot.score, slot.needs_review, slot.graded_version_id = score, needs_review, version.id
+        services._total(attempt, slots)
+        change = None
+        if (attempt.score, attempt.passed, attempt.state) != before[:3]:
+            change = Change(attempt, before[0], attempt.score, before[1], attempt.passed)
+            result.changes.append(change)
+        if dry_run:
+            for slot, score, needs_review, graded in kept:
+                slot.score, slot.needs_review, slot.graded_version_id = score, needs_review, graded
+            attempt.score, attempt.passed, attempt.state, attempt.max_score = before
+        elif change is not None and bool(change.passed_before) != bool(change.passed_after):
+            corrected.append(change)
+    return corrected
+
+
 def regrade(exam, *, dry_run=True, actor=None):
     """Mark every finished attempt at ``exam`` again by each question's latest version.
 
@@ -154,32 +186,8 @@ def regrade(exam, *, dry_run=True, actor=None):
             select(Answer).where(Answer.attempt_id.in_(ids)))}
     latest = current_versions({s.question_id for group in slots_of.values() for s in group})
     result = Regrade(changes=[], skipped=[], applied=not dry_run)
-    corrected = []
-    for attempt in attempts:
-        slots = slots_of[attempt.id]
-        plan = _plan(attempt, slots, answers, latest)
-        if not plan:
-            continue
-        try:
-            auth.refuse_self(actor, attempt.user, "own_attempt")
-        except DomainError as exc:
-            result.skipped.append((attempt, exc.code))
-            continue
-        before = (attempt.score, attempt.passed, attempt.state, attempt.max_score)
-        kept = [(s, s.score, s.needs_review, s.graded_version_id) for s in slots]
-        for slot, score, needs_review, version in plan:
-            slot.score, slot.needs_review, slot.graded_version_id = score, needs_review, version.id
-        services._total(attempt, slots)
-        change = None
-        if (attempt.score, attempt.passed, attempt.state) != before[:3]:
-            change = Change(attempt, before[0], attempt.score, before[1], attempt.passed)
-            result.changes.append(change)
-        if dry_run:
-            for slot, score, needs_review, graded in kept:
-                slot.score, slot.needs_review, slot.graded_version_id = score, needs_review, graded
-            attempt.score, attempt.passed, attempt.state, attempt.max_score = before
-        elif change is not None and bool(change.passed_before) != bool(change.passed_after):
-            corrected.append(change)
+    with db.session.no_autoflush:  # a dry run's trial scores must never reach the database
+        corrected = _mark_again(attempts, slots_of, answers, latest, result, dry_run, actor)
     if dry_run:
         return result
     # Reversals first, so that a member whose paid attempt no longer passes but another still does is
