@@ -223,6 +223,7 @@ def test_a_synced_question_is_not_edited_in_the_ui_so_sync_never_overwrites_or_d
     first, second = _questions()
     make.user("boss", role="admin")
     auth.login("boss")
+    assert "请修改内容文件" in client.get(f"/admin/questions/{first.id}").get_data(as_text=True)
     form = {"type": "single", "stem": first.stem, "option_A": "12", "option_B": "6", "option_C": "4",
             "answer": "B", "score": "1", "difficulty": "3", "is_active": "y"}
     corrected = client.post(f"/admin/questions/{first.id}", data=form).get_data(as_text=True)
