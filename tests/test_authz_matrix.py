@@ -88,6 +88,7 @@ POLICY = {
     "api.mark_attempt": STAFF_BANKS,  # the body is checked before the paper: the role decides here
     "api.add_attendees": OWN_BRANCH,
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
+    "api.regrade_exam": ("admin",),
 }
 
 REFUSED = {401, 403, 404, 405}

@@ -1,7 +1,6 @@
 """Migrations are the only way the schema is made: upgrading an empty database to head must give
 exactly what the models describe, on SQLite and on PostgreSQL."""
 
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -67,5 +66,26 @@ def test_the_migrated_ledger_refuses_updates_and_deletes_on_postgresql(empty_dat
                     conn.execute(text(statement))
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT points FROM ledger_entry")).scalar() == entry_points
+        downgrade(revision="base")
+        db.engine.dispose()
+
+
+def test_existing_questions_become_version_one_of_themselves(empty_database_url, tmp_path):
+    app = create_app(make_test_config(tmp_path, empty_database_url))
+    with app.app_context():
+        upgrade(revision="b11a0versions-1")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO question_bank (id, name, description, created_at) "
+                              "VALUES (1, '题库', '', '2026-11-01 00:00:00')"))
+            conn.execute(text(
+                "INSERT INTO question (id, bank_id, type, stem, stem_key, options, answer, score, difficulty, "
+                "category, explanation, is_active, created_at, updated_at) VALUES (7, 1, 'single', '题？', 'k', "
+                "'[\"甲\", \"乙\"]', '\"B\"', 1, 3, '', '解析', true, '2026-11-01 00:00:00', '2026-11-02 00:00:00')"))
+        upgrade(revision="b11a0versions")
+        with db.engine.connect() as conn:
+            version = conn.execute(text("SELECT question_id, number, stem, answer, explanation FROM question_version"))
+            rows = [(*r[:3], r[3].strip('"'), r[4]) for r in version]  # SQLite sends the JSON text
+            assert rows == [(7, 1, "题？", "B", "解析")]
+            assert conn.execute(text("SELECT version FROM question")).scalar() == 1
         downgrade(revision="base")
         db.engine.dispose()

@@ -322,7 +322,8 @@ def _sync_banks(root, report):
     for path in bank_files:
         try:
             with db.session.begin_nested():
-                result = import_bank_file(path.read_bytes(), path.name, path.stem, actor=None)
+                result = import_bank_file(path.read_bytes(), path.name, path.stem, actor=None,
+                                          source=f"content:banks/{path.name}")
         except DomainError as exc:  # ImportRefused names every bad row
             errors.append((path, exc.message))
             continue
@@ -336,7 +337,8 @@ def _describe_result(result):
         return "imported"
     if isinstance(result, dict):
         return ", ".join(f"{k} {v}" for k, v in result.items())
-    parts = [f"{k} {getattr(result, k)}" for k in ("created", "updated", "unchanged") if hasattr(result, k)]
+    parts = [f"{k} {getattr(result, k)}" for k in ("created", "updated", "unchanged", "retired")
+             if hasattr(result, k) and (k != "retired" or result.retired)]
     return ", ".join(parts) or str(result)
 
 

@@ -276,3 +276,38 @@ def mark_attempt(attempt_id):
     feedback = field(data, "feedback", str, required=False, default="")
     attempt = marking.mark_answer(attempt, question_id, score, g.api_user, feedback)
     return ok(result_payload(attempt))
+
+
+REGRADE_CHANGE = {
+    "type": "object",
+    "required": ["attempt_id", "username", "score_before", "score_after", "passed_before", "passed_after"],
+    "properties": {"attempt_id": {"type": "integer"}, "username": {"type": "string"},
+                   "score_before": {"type": "number", "nullable": True},
+                   "score_after": {"type": "number", "nullable": True},
+                   "passed_before": {"type": "boolean", "nullable": True},
+                   "passed_after": {"type": "boolean", "nullable": True},
+                   "points": {"type": "number"}},
+}
+
+
+@api_route("/exams/<int:exam_id>/regrade", methods=("POST",), tag="exams", statuses=(404,),
+           summary="Mark every finished attempt again by the current answer keys (admin); dry run first",
+           body={"type": "object", "required": ["dry_run"], "properties": {"dry_run": {"type": "boolean"}}},
+           response={"type": "object", "required": ["changes"], "properties": {
+               "changes": {"type": "array", "items": REGRADE_CHANGE}, "applied": {"type": "boolean"},
+               "skipped": {"type": "array", "items": {"type": "object", "properties": {
+                   "attempt_id": {"type": "integer"}, "username": {"type": "string"},
+                   "code": {"type": "string"}}}}}})
+def regrade_exam(exam_id):
+    auth.require(auth.is_admin(g.api_user))
+    exam = db.session.get(Exam, exam_id)
+    if exam is None:
+        raise NotFound("找不到这场考试")
+    dry_run = field(json_body(), "dry_run", bool)
+    outcome = services.regrade(exam, dry_run=dry_run, actor=g.api_user)
+    body = {"changes": [c.as_json() for c in outcome.changes], "applied": outcome.applied,
+            "skipped": [{"attempt_id": a.id, "username": a.user.username, "code": code}
+                        for a, code in outcome.skipped]}
+    if dry_run:
+        db.session.rollback()  # a dry run writes nothing, not even what grading touched in memory
+    return ok(body)

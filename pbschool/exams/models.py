@@ -84,6 +84,13 @@ class Question(db.Model):
     category: Mapped[str] = mapped_column(String(100), default="")
     explanation: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: Number of the current QuestionVersion (0 until the first flush makes version 1).
+    version: Mapped[int] = mapped_column(default=0)
+    #: Where the question is kept when not in the app: "content:banks/<file>.csv" for a question
+    #: that ``pbschool content sync`` owns (edits go to the file, not the form); None otherwise.
+    source: Mapped[str | None] = mapped_column(String(200))
+    #: The file's own stable id of the row (column ``id``/``编号``), so a corrected stem updates it.
+    source_ref: Mapped[str | None] = mapped_column(String(64))
     #: Sanitised HTML of stem and options, made when the question is saved, so that hundreds of
     #: exam starts do not run Markdown and the sanitiser again: {"source_key", "stem", "options"}.
     rendered: Mapped[dict | None] = mapped_column(JSON)
@@ -100,6 +107,39 @@ class Question(db.Model):
 
     def __repr__(self):
         return f"<Question {self.id} {self.type}>"
+
+
+class QuestionVersion(db.Model):
+    """What a question said at one time, never changed: an attempt keeps the version it was shown.
+
+    Written by the flush that inserts a question or changes what members see of it (see
+    ``exams/versions.py``); the Question row stays the identity and holds the latest content."""
+
+    __table_args__ = (UniqueConstraint("question_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    type: Mapped[str] = mapped_column(String(16))
+    stem: Mapped[str] = mapped_column(Text)
+    options: Mapped[list] = mapped_column(JSON, default=list)
+    answer: Mapped[object] = mapped_column(JSON)
+    score: Mapped[Decimal] = mapped_column(Numeric(8, 1))
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    rendered: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    question: Mapped[Question] = relationship()
+
+    @property
+    def kind(self):
+        from pbschool.exams.qtypes import get_type
+
+        return get_type(self.type)
+
+    def __repr__(self):
+        return f"<QuestionVersion {self.question_id}v{self.number}>"
 
 
 exam_branch = Table(
@@ -271,6 +311,10 @@ class AttemptQuestion(db.Model):
     #: Original option keys in the order shown: ["C", "A", "D", "B"] shows C's text as "A".
     option_order: Mapped[list] = mapped_column(JSON, default=list)
     points: Mapped[Decimal] = mapped_column(Numeric(8, 1))
+    #: The version of the question the member was shown (set at start, never changed).
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("question_version.id"), index=True)
+    #: The version whose key gave ``score``: the shown one, or a later one an explicit regrade used.
+    graded_version_id: Mapped[int | None] = mapped_column(ForeignKey("question_version.id"))
     score: Mapped[Decimal | None] = mapped_column(Numeric(8, 1))
     #: A short answer waiting to be marked by hand.
     needs_review: Mapped[bool] = mapped_column(default=False)
@@ -280,6 +324,13 @@ class AttemptQuestion(db.Model):
 
     attempt: Mapped[Attempt] = relationship(back_populates="questions")
     question: Mapped[Question] = relationship()
+    version: Mapped[QuestionVersion | None] = relationship(foreign_keys=[version_id])
+    graded_version: Mapped[QuestionVersion | None] = relationship(foreign_keys=[graded_version_id])
+
+    @property
+    def shown(self):
+        """The question as the member saw it (the Question itself for a slot from before versions)."""
+        return self.version if self.version_id is not None else self.question
 
 
 class Answer(db.Model):

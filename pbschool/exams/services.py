@@ -34,6 +34,7 @@ from pbschool.exams.models import (
     QuestionBank,
 )
 from pbschool.exams.qtypes import LETTERS, get_type, normalise_type, prerender
+from pbschool.exams.versions import current_version_ids, set_author
 from pbschool.extensions import db
 
 MAX_OPTIONS = len(LETTERS)
@@ -132,12 +133,22 @@ def check_question(qtype, stem, options, answer_text, score="1", difficulty="3")
             "difficulty": difficulty}, problems
 
 
+def refuse_synced(question):
+    """A question that content sync owns is changed in its file, or the next sync would undo the edit."""
+    if question.source and question.source.startswith("content:"):
+        path = question.source.removeprefix("content:")
+        raise DomainError(_("此题来自内容文件 %(f)s，由 pbschool content sync 维护：请修改内容文件 %(f)s 后再同步，"
+                            "不能在此处修改", f=path), "synced_question", 409)
+
+
 def save_question(bank, fields, *, question=None, actor=None):
     """Create or update a question from raw form fields; raises DomainError naming the problem."""
     values, problems = check_question(fields.get("type"), fields.get("stem"), fields.get("options"),
                                       fields.get("answer"), fields.get("score"), fields.get("difficulty"))
     if problems:
         raise DomainError("；".join(str(p) for p in problems), "invalid_question")
+    if question is not None:
+        refuse_synced(question)
     key = stem_key(values["stem"])
     clash = db.session.scalar(select(Question.id).where(Question.bank_id == bank.id, Question.stem_key == key))
     if clash is not None and (question is None or clash != question.id):
@@ -157,8 +168,9 @@ def save_question(bank, fields, *, question=None, actor=None):
     if "is_active" in fields:
         question.is_active = bool(fields["is_active"])
     prerender(question)
-    db.session.flush()
-    audit(actor, "question.save", question, values["stem"][:60])
+    set_author(question, actor)
+    db.session.flush()  # a changed question gets its new version here (exams/versions.py)
+    audit(actor, "question.save", question, values["stem"][:60], version=question.version)
     return question
 
 
@@ -414,14 +426,17 @@ def start_attempt(exam, user, now=None):
         raise DomainError(_("您的考试次数已用完"), "no_attempts_left", 409) from None
     rng = random.SystemRandom()
     rows = []
-    for position, (question, points) in enumerate(_draw(exam, rng), start=1):
+    drawn = _draw(exam, rng)
+    versions = current_version_ids([q.id for q, _p in drawn])
+    for position, (question, points) in enumerate(drawn, start=1):
         order = []
         if question.kind.has_options:
             order = question.kind.option_keys(question)
             if exam.shuffle_options:
                 rng.shuffle(order)
         rows.append({"attempt_id": attempt.id, "question_id": question.id, "position": position,
-                     "option_order": order, "points": points, "needs_review": False, "feedback": ""})
+                     "version_id": versions.get(question.id), "option_order": order, "points": points,
+                     "needs_review": False, "feedback": ""})
     db.session.execute(insert(AttemptQuestion), rows)  # one statement: exam day starts hundreds at once
     return attempt
 
@@ -447,11 +462,12 @@ def save_answer(attempt, question_id, value, now=None, locked=False):
         raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
     slot = db.session.scalar(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id,
                                                            AttemptQuestion.question_id == question_id)
-                             .options(joinedload(AttemptQuestion.question)))
+                             .options(joinedload(AttemptQuestion.version)))
     if slot is None:
         raise NotFound(_("本次考试中没有这道题"))
-    kind = slot.question.kind
-    kind.check_shape(value, slot.question, slot.option_order)
+    shown = slot.shown
+    kind = shown.kind
+    kind.check_shape(value, shown, slot.option_order)
     stored = kind.canonical(value, slot.option_order)
     _upsert_answer(attempt.id, question_id, stored, now)
     return stored
@@ -484,8 +500,9 @@ def _grade_slots(attempt, slots, answers):
         value = answer.value if answer is not None else None
         if slot.marked_at is not None:
             continue  # marked by hand: the marker's score stands
-        score, needs_review = slot.question.kind.grade(slot.question, value, slot.points, partial)
-        slot.score, slot.needs_review = score, needs_review
+        shown = slot.shown  # the key of the version the member was shown, whatever was edited since
+        score, needs_review = shown.kind.grade(shown, value, slot.points, partial)
+        slot.score, slot.needs_review, slot.graded_version_id = score, needs_review, slot.version_id
 
 
 def _total(attempt, slots):
@@ -499,9 +516,10 @@ def _total(attempt, slots):
         attempt.passed = bool(attempt.max_score) and attempt.score * 100 >= attempt.exam.pass_score * attempt.max_score
 
 
-def _award(attempt):
+def _award(attempt, source_key=None):
     """Passing writes one points event, once per member and exam, in the grading transaction; a
-    staff preview earns nothing."""
+    staff preview earns nothing. ``source_key``: a regrade's new event for an attempt whose first
+    award was reversed."""
     exam = attempt.exam
     if not attempt.passed or exam.points_on_pass <= 0 or attempt.points_awarded or attempt.is_preview:
         return
@@ -512,7 +530,7 @@ def _award(attempt):
         return
     from pbschool.points.services import record_event
 
-    entry = record_event(attempt.user, "exam_passed", f"attempt:{attempt.id}", points=exam.points_on_pass,
+    entry = record_event(attempt.user, "exam_passed", source_key or f"attempt:{attempt.id}", points=exam.points_on_pass,
                          value=attempt.percent, reason=_("通过考试：%(t)s", t=exam.title))
     attempt.points_awarded = entry.points if entry is not None else Decimal("0")
 
@@ -524,7 +542,7 @@ def submit_attempt(attempt, *, auto=False, now=None):
     if attempt.state != "in_progress":
         return attempt
     slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
-                               .options(selectinload(AttemptQuestion.question))
+                               .options(selectinload(AttemptQuestion.version))
                                .order_by(AttemptQuestion.position)).all()
     _grade_slots(attempt, slots, answers_by_question(attempt.id))
     attempt.submitted_at = min(now, attempt.deadline_at) if auto else now
@@ -563,31 +581,10 @@ def sweep(now=None):
 # -- regrading (hand marking is in marking.py) --------------------------------------------------
 
 def regrade(exam, *, dry_run=True, actor=None):
-    """Re-grade every finished attempt from the current questions. Returns the changes:
-    [(attempt, old_score, new_score, old_passed, new_passed)]. A dry run changes nothing."""
-    changes = []
-    attempts = db.session.scalars(select(Attempt).where(Attempt.exam_id == exam.id,
-                                                        Attempt.state != "in_progress")
-                                  .order_by(Attempt.id)).all()
-    for attempt in attempts:
-        old_score, old_passed, old_state = attempt.score, attempt.passed, attempt.state
-        slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
-                                   .options(selectinload(AttemptQuestion.question))).all()
-        saved = [(s, s.score, s.needs_review) for s in slots]
-        _grade_slots(attempt, slots, answers_by_question(attempt.id))
-        _total(attempt, slots)
-        if (attempt.score, attempt.passed, attempt.state) != (old_score, old_passed, old_state):
-            changes.append((attempt, old_score, attempt.score, old_passed, attempt.passed))
-        if dry_run:
-            for slot, score, needs_review in saved:
-                slot.score, slot.needs_review = score, needs_review
-            attempt.score, attempt.passed, attempt.state = old_score, old_passed, old_state
-        else:
-            _award(attempt)
-    if not dry_run:
-        db.session.flush()
-        audit(actor, "exam.regrade", exam, exam.title, changed=len(changes))
-    return changes
+    """See ``pbschool.exams.regrade.regrade`` (kept here for the views' and scripts' one entry point)."""
+    from pbschool.exams.regrade import regrade as run
+
+    return run(exam, dry_run=dry_run, actor=actor)
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -639,60 +636,81 @@ def bulk_close_overdue_for(user, now=None):
 
 # -- what the member is shown ----------------------------------------------------------------
 
+def _slots_shown(attempt_id, *extra):
+    """The attempt's slots in order, with the versions the member was shown loaded."""
+    return db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt_id)
+                              .options(selectinload(AttemptQuestion.version), *extra)
+                              .order_by(AttemptQuestion.position)).all()
+
+
 def paper(attempt):
     """The questions of an attempt as the member sees them, with their own saved answers and never
-    the correct ones."""
+    the correct ones. Each is the version drawn at the start, whatever was edited since."""
     from pbschool.exams.qtypes import render_stem
 
-    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
-                               .options(selectinload(AttemptQuestion.question))
-                               .order_by(AttemptQuestion.position)).all()
     answers = answers_by_question(attempt.id)
     out = []
-    for slot in slots:
-        question, kind = slot.question, slot.question.kind
-        answer = answers.get(question.id)
+    for slot in _slots_shown(attempt.id):
+        shown = slot.shown
+        kind = shown.kind
+        answer = answers.get(slot.question_id)
         saved = kind.display(answer.value, slot.option_order) if answer is not None else None
-        item = {"id": question.id, "position": slot.position, "type": question.type,
-                "type_label": str(kind.label), "stem_html": str(render_stem(question)),
-                "options": kind.render_options(question, slot.option_order), "points": float(slot.points),
+        item = {"id": slot.question_id, "position": slot.position, "type": shown.type,
+                "type_label": str(kind.label), "stem_html": str(render_stem(shown)),
+                "options": kind.render_options(shown, slot.option_order), "points": float(slot.points),
                 "saved": saved}
-        if question.type == "blank":
-            item["blanks"] = kind.blank_count(question)
+        if shown.type == "blank":
+            item["blanks"] = kind.blank_count(shown)
         out.append(item)
     return out
 
 
+def graded_key(slot):
+    """(the key the slot's score was given by, in the shown version's option keys; its explanation;
+    whether an explicit regrade used a corrected key rather than the one shown)."""
+    from pbschool.exams.versions import translate_answer
+
+    shown = slot.shown
+    graded = slot.graded_version if slot.graded_version_id not in (None, slot.version_id) else None
+    if graded is None:
+        return shown.answer, shown.explanation, False
+    return translate_answer(graded.answer, graded, shown), graded.explanation, True
+
+
 def review(attempt, now=None, staff=False):
     """Per-question review as the exam's setting allows: None for score only (or not yet open).
-    ``staff``: everything, whatever the setting (results pages of admins and secretaries)."""
+    ``staff``: everything, whatever the setting (results pages of admins and secretaries).
+
+    Each question is shown as the member saw it (the version drawn, their option order); the key and
+    explanation are those it was graded by: the shown ones unless an explicit regrade corrected them,
+    which the item then says (``regraded``)."""
     if not staff and not review_open(attempt, now):
         return None
     with_explanations = staff or attempt.exam.review == "explanations"
     from pbschool.exams.qtypes import cached_markdown, render_stem
 
     answers = answers_by_question(attempt.id)
-    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)
-                               .options(selectinload(AttemptQuestion.question))
-                               .order_by(AttemptQuestion.position)).all()
     out = []
-    for slot in slots:
-        question, kind = slot.question, slot.question.kind
-        answer = answers.get(question.id)
+    for slot in _slots_shown(attempt.id, selectinload(AttemptQuestion.graded_version)):
+        shown = slot.shown
+        kind = shown.kind
+        answer = answers.get(slot.question_id)
         value = answer.value if answer is not None else None
-        item = {"id": question.id, "position": slot.position, "type": question.type,
-                "type_label": str(kind.label), "stem_html": str(render_stem(question)),
-                "options": kind.render_options(question, slot.option_order),
+        key, explanation, regraded = graded_key(slot)
+        item = {"id": slot.question_id, "position": slot.position, "type": shown.type,
+                "type_label": str(kind.label), "stem_html": str(render_stem(shown)),
+                "options": kind.render_options(shown, slot.option_order),
                 "your_answer": kind.display(value, slot.option_order),
-                "your_answer_text": kind.describe(question, value, slot.option_order),
-                "correct_answer": kind.display(question.answer, slot.option_order)
-                if question.type != "blank" else question.answer,
-                "correct_answer_text": kind.describe(question, question.answer, slot.option_order),
+                "your_answer_text": kind.describe(shown, value, slot.option_order),
+                "correct_answer": kind.display(key, slot.option_order) if shown.type != "blank" else key,
+                "correct_answer_text": kind.describe(shown, key, slot.option_order),
                 "points": float(slot.points), "score": None if slot.score is None else float(slot.score),
                 "correct": slot.score is not None and slot.score == slot.points,
-                "pending": slot.needs_review, "feedback": slot.feedback}
+                "pending": slot.needs_review, "feedback": slot.feedback, "regraded": regraded}
+        if regraded:
+            item["regraded_note"] = _("按更正后的答案重新评分")
         if with_explanations:
-            item["explanation_html"] = str(cached_markdown(question.explanation or ""))
+            item["explanation_html"] = str(cached_markdown(explanation or ""))
         out.append(item)
     return out
 

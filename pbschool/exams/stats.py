@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from pbschool.exams.models import Answer, AttemptQuestion
 from pbschool.exams.qtypes import LETTERS
@@ -87,18 +88,19 @@ def question_stats(attempts):
         return []
     ids = [a.id for a in graded]
     totals = {a.id: (float(a.score or 0), float(a.max_score or 0)) for a in graded}
-    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id.in_(ids))).all()
+    slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id.in_(ids))
+                               .options(selectinload(AttemptQuestion.version))).all()
     answers = {(x.attempt_id, x.question_id): x.value for x in db.session.scalars(
         select(Answer).where(Answer.attempt_id.in_(ids)))}
-    by_question = defaultdict(list)
+    # One row per version members were shown: a question edited while the exam ran has two rows,
+    # each with what its members read and chose.
+    by_version = defaultdict(list)
     for slot in slots:
-        by_question[slot.question_id].append(slot)
-    from pbschool.exams.models import Question
-
-    questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(list(by_question))))}
+        by_version[(slot.question_id, slot.version_id)].append(slot)
+    numbers = Counter(qid for qid, _v in by_version)
     rows = []
-    for qid, group in by_question.items():
-        q = questions[qid]
+    for (qid, _vid), group in by_version.items():
+        q = group[0].shown
         item, rest = [], []
         options = Counter()
         for slot in group:
@@ -116,8 +118,10 @@ def question_stats(attempts):
         r = _pearson(item, rest)
         keys = list(LETTERS[: len(q.options or [])]) if q.type in ("single", "multiple") else \
             (["对", "错"] if q.type == "truefalse" else [])
-        rows.append({"question": q, "n": len(group), "facility": round(100 * sum(item) / len(item), 1),
+        rows.append({"question": q, "question_id": qid, "n": len(group),
+                     "version": getattr(q, "number", None) if numbers[qid] > 1 else None,
+                     "facility": round(100 * sum(item) / len(item), 1),
                      "discrimination": None if r is None else round(100 * r, 1),
                      "options": [(k, options[k], round(100 * options[k] / len(group), 1)) for k in keys]})
-    rows.sort(key=lambda row: row["question"].id)
+    rows.sort(key=lambda row: (row["question_id"], row["version"] or 0))
     return rows

@@ -195,8 +195,8 @@ def wrong_book():
     stmt = (select(AttemptQuestion).join(Attempt, AttemptQuestion.attempt_id == Attempt.id)
             .where(Attempt.user_id == current_user.id, Attempt.state != "in_progress",
                    AttemptQuestion.score.is_not(None), AttemptQuestion.score < AttemptQuestion.points)
-            .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.attempt)
-                     .selectinload(Attempt.exam))
+            .options(selectinload(AttemptQuestion.version), selectinload(AttemptQuestion.graded_version),
+                     selectinload(AttemptQuestion.attempt).selectinload(Attempt.exam))
             .order_by(Attempt.submitted_at.desc(), AttemptQuestion.position))
     items, seen, review_ok = [], set(), {}
     slots = db.session.scalars(stmt).all()
@@ -210,11 +210,12 @@ def wrong_book():
             continue
         seen.add(slot.question_id)
         answer = answers.get((attempt.id, slot.question_id))
-        q = slot.question
+        q = slot.shown  # the question as the member was shown it, graded by the key it was graded by
+        key, explanation, _regraded = services.graded_key(slot)
         items.append({"exam": attempt.exam, "stem_html": render_stem(q), "type_label": q.kind.label,
                       "options": q.kind.render_options(q, None),
-                      "yours": q.kind.describe(q, answer), "correct": q.kind.describe(q, q.answer),
-                      "explanation": q.explanation if attempt.exam.review == "explanations" else "",
+                      "yours": q.kind.describe(q, answer), "correct": q.kind.describe(q, key),
+                      "explanation": explanation if attempt.exam.review == "explanations" else "",
                       "score": slot.score, "points": slot.points})
     return render_template("exams/wrong_book.html", items=items)
 
@@ -592,7 +593,8 @@ def statistics(exam_id):
         from pbschool.tabular import xlsx_bytes
 
         header = ["题号", "题型", "题干", "作答次数", "难度系数%", "区分度", "选项分布"]
-        table = [[r["question"].id, str(r["question"].kind.label), r["question"].stem, r["n"], r["facility"],
+        table = [[r["question_id"] if not r["version"] else f'{r["question_id"]}（第 {r["version"]} 版）',
+                  str(r["question"].kind.label), r["question"].stem, r["n"], r["facility"],
                   r["discrimination"], "；".join(f"{k}: {c}（{p}%）" for k, c, p in r["options"])] for r in rows]
         return _xlsx_response(xlsx_bytes("试题分析", header, table), f"{exam.title}-试题分析.xlsx")
     return render_template("exams/statistics.html", exam=exam, rows=rows, n=len(attempts))
@@ -639,15 +641,15 @@ def marking(exam_id):
 @bp.route("/admin/exams/<int:exam_id>/regrade", methods=["GET", "POST"])
 @auth.roles_required("admin")
 def regrade(exam_id):
+    """The dry run's list first; the form applies it (the same service as the API)."""
     exam = _staff_exam(exam_id)
     form = ActionForm()
-    applied = False
     if form.validate_on_submit():
-        changes = services.regrade(exam, dry_run=False, actor=current_user)
+        outcome = services.regrade(exam, dry_run=False, actor=current_user)
         db.session.commit()
-        applied = True
-        flash(_("已重新评分，%(n)d 份答卷的成绩有变化", n=len(changes)), "success")
+        flash(_("已重新评分，%(n)d 份答卷的成绩有变化", n=len(outcome.changes)), "success")
     else:
-        changes = services.regrade(exam, dry_run=True)
+        outcome = services.regrade(exam, dry_run=True, actor=current_user)
         db.session.rollback()
-    return render_template("exams/regrade.html", exam=exam, changes=changes, form=form, applied=applied)
+    return render_template("exams/regrade.html", exam=exam, outcome=outcome, changes=outcome.changes,
+                           form=form, applied=outcome.applied)

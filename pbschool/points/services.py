@@ -443,6 +443,19 @@ def reverse(entry, reason, *, actor):
     return reversal
 
 
+def reverse_correction(entry, reason, *, actor=None):
+    """The reversal of an event entry the system itself corrects (a regrade that failed a passed
+    attempt): a new entry of the opposite amount pointing at ``entry``, at most once. The caller has
+    decided who may make the correction; ``actor`` is recorded. Returns None if already reversed."""
+    if entry.reverses_id is not None or entry.kind in ("award", "deduction", "reversal"):
+        raise ValueError("only an event entry is corrected this way")
+    reversal = _append(entry.user, kind="reversal", category=entry.category, source_key=f"reversal:{entry.id}",
+                       reason=_check_reason(reason), actor=actor, reverses=entry, amount=-_dec(entry.points))
+    if reversal is not None:
+        audit(actor, "points.reverse", reversal, f"reverses #{entry.id}: {reason}", entry=entry.id)
+    return reversal
+
+
 def custom_categories():
     return sorted({c for c in db.session.scalars(select(PointRule.category).where(PointRule.is_custom.is_(True)))
                    if c not in CATEGORIES})

@@ -190,3 +190,118 @@ def test_a_removed_lesson_file_withdraws_its_lesson(app, tree):
     # A course folder that is gone is left alone (another directory may have been synced on purpose).
     assert db.session.scalar(select(Course).where(Course.slug == "anquan")).is_published
     assert sync(tree).removed == []
+
+
+# -- question banks: content sync owns what it syncs ------------------------------------------------
+
+BANK_HEADER = "题型,题干,选项A,选项B,选项C,答案,解析\n"
+BANK_ROWS = ("single,中心组全年集中学习不少于几次？,12,6,4,A,\n"
+             "single,党费收缴的依据是？,工资收入,奖金,年龄,A,按月收入交纳\n")
+
+
+def _bank_file(tree, text):
+    (tree / "banks").mkdir(exist_ok=True)
+    (tree / "banks" / "党建知识.csv").write_text(text, encoding="utf-8")
+
+
+def _questions(active=True):
+    from pbschool.exams.models import Question
+
+    stmt = select(Question).order_by(Question.id)
+    if active:
+        stmt = stmt.where(Question.is_active.is_(True))
+    return db.session.scalars(stmt).all()
+
+
+def test_a_synced_question_is_not_edited_in_the_ui_so_sync_never_overwrites_or_duplicates(app, tree, make, client,
+                                                                                           auth):
+    """Issue 11: `pbschool content sync` silently overwrote an answer corrected in the UI and
+    duplicated another."""
+    _bank_file(tree, BANK_HEADER + BANK_ROWS)
+    sync(tree)
+    db.session.commit()
+    first, second = _questions()
+    make.user("boss", role="admin")
+    auth.login("boss")
+    assert "请修改内容文件" in client.get(f"/admin/questions/{first.id}").get_data(as_text=True)
+    form = {"type": "single", "stem": first.stem, "option_A": "12", "option_B": "6", "option_C": "4",
+            "answer": "B", "score": "1", "difficulty": "3", "is_active": "y"}
+    corrected = client.post(f"/admin/questions/{first.id}", data=form).get_data(as_text=True)
+    assert "请修改内容文件 banks/党建知识.csv" in corrected
+    reworded = client.post(f"/admin/questions/{second.id}", data={
+        **form, "stem": "党费按什么交纳？", "option_A": "工资收入", "option_B": "奖金", "option_C": "年龄",
+        "answer": "A"})
+    assert "请修改内容文件" in reworded.get_data(as_text=True)
+    sync(tree)
+    db.session.commit()
+    db.session.expire_all()
+    assert [(q.stem, q.answer) for q in _questions()] == [(first.stem, "A"), (second.stem, "A")]
+    assert len(_questions(active=False)) == 2
+
+
+def test_a_corrected_row_of_a_bank_file_is_a_new_version_of_the_same_question(app, tree):
+    from pbschool.exams.models import QuestionVersion
+
+    rows = BANK_ROWS.splitlines(True)
+    _bank_file(tree, "编号," + BANK_HEADER + "q1," + rows[0] + "q2," + rows[1])
+    sync(tree)
+    db.session.commit()
+    before = [q.id for q in _questions()]
+    # A corrected stem (kept apart by its 编号) and a corrected key.
+    _bank_file(tree, "编号," + BANK_HEADER + "q1,single,中心组全年集中学习不少于几次？,12,6,4,B,\n"
+               "q2,single,党费按什么交纳？,工资收入,奖金,年龄,A,按月收入交纳\n")
+    report = sync(tree)
+    db.session.commit()
+    assert "updated 2" in report.banks[0]
+    questions = _questions()
+    assert [q.id for q in questions] == before and len(_questions(active=False)) == 2
+    assert [(q.version, q.answer) for q in questions] == [(2, "B"), (2, "A")]
+    assert questions[1].stem == "党费按什么交纳？"
+    assert db.session.scalar(select(db.func.count(QuestionVersion.id))) == 4
+    again = sync(tree)
+    db.session.commit()
+    assert "unchanged 2" in again.banks[0]
+    assert db.session.scalar(select(db.func.count(QuestionVersion.id))) == 4
+
+
+def test_a_reworded_row_without_an_id_retires_the_old_question_rather_than_keeping_both(app, tree):
+    _bank_file(tree, BANK_HEADER + BANK_ROWS)
+    sync(tree)
+    db.session.commit()
+    _bank_file(tree, BANK_HEADER + BANK_ROWS.splitlines(True)[0] + "single,党费按什么交纳？,工资收入,奖金,年龄,A,\n")
+    report = sync(tree)
+    db.session.commit()
+    assert "created 1" in report.banks[0] and "retired 1" in report.banks[0]
+    assert [q.stem for q in _questions()] == ["中心组全年集中学习不少于几次？", "党费按什么交纳？"]
+    _bank_file(tree, BANK_HEADER + BANK_ROWS)  # the old file put back: the old question comes back
+    sync(tree)
+    db.session.commit()
+    assert [q.stem for q in _questions()] == ["中心组全年集中学习不少于几次？", "党费收缴的依据是？"]
+
+
+def test_an_upload_may_not_overwrite_a_synced_question(app, tree, make):
+    from pbschool.exams.importer import import_bank_file
+    from pbschool.tabular import ImportRefused
+
+    _bank_file(tree, BANK_HEADER + BANK_ROWS)
+    sync(tree)
+    db.session.commit()
+    upload = (BANK_HEADER + "single,中心组全年集中学习不少于几次？,12,6,4,C,\nsingle,新的一题？,是,否,,A,\n").encode()
+    with pytest.raises(ImportRefused) as refused:
+        import_bank_file(upload, "mine.csv", "党建知识", actor=make.user(role="admin"))
+    assert [e.row for e in refused.value.errors] == [2]
+    assert "banks/党建知识.csv" in refused.value.errors[0].message
+    db.session.rollback()
+    assert [q.answer for q in _questions()] == ["A", "A"]
+
+
+def test_the_bank_import_command_refuses_to_overwrite_a_synced_question_in_one_line(app, tree, runner, tmp_path):
+    _bank_file(tree, BANK_HEADER + BANK_ROWS)
+    sync(tree)
+    db.session.commit()
+    upload = tmp_path / "mine.csv"
+    upload.write_text(BANK_HEADER + "single,中心组全年集中学习不少于几次？,12,6,4,C,\n", encoding="utf-8")
+    result = runner.invoke(args=["bank", "import", str(upload), "--bank", "党建知识"])
+    assert result.exit_code != 0 and "banks/党建知识.csv" in result.output
+    db.session.expire_all()
+    assert [q.answer for q in _questions()] == ["A", "A"]

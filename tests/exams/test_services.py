@@ -142,8 +142,8 @@ def test_regrade_dry_run_shows_changes_and_changes_nothing(app, make, bank, pinn
     db.session.commit()
     assert attempt.score == 0
     single.question.answer = wrong  # the key was wrong; fix it
-    changes = services.regrade(exam, dry_run=True)
-    assert [(c[0].id, c[1], c[2]) for c in changes] == [(attempt.id, 0, 2)]
+    changes = services.regrade(exam, dry_run=True).changes
+    assert [(c.attempt.id, c.score_before, c.score_after) for c in changes] == [(attempt.id, 0, 2)]
     assert db.session.get(Attempt, attempt.id).score == 0
     services.regrade(exam, dry_run=False)
     db.session.commit()

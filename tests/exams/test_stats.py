@@ -21,7 +21,7 @@ def test_facility_discrimination_and_option_frequencies(app, make, pinned):
         services.submit_attempt(attempt)
     db.session.commit()
     attempts = db.session.scalars(select(Attempt)).all()
-    rows = {row["question"].type + str(row["question"].id): row for row in stats.question_stats(attempts)}
+    rows = {row["question"].type + str(row["question_id"]): row for row in stats.question_stats(attempts)}
     truefalse = next(r for k, r in rows.items() if k.startswith("truefalse"))
     assert truefalse["facility"] == 100.0 and truefalse["discrimination"] is None  # no spread, no index
     single = next(r for k, r in rows.items() if k.startswith("single"))
