@@ -288,3 +288,57 @@ def test_publish_needs_a_submitted_revision(app, make, cm):
     with pytest.raises(DomainError) as refused:
         services.publish_lesson(lesson, admin, lesson.revision)
     assert refused.value.code == "bad_state" and lesson.state == "draft"
+
+
+# -- races (PostgreSQL) -------------------------------------------------------------------------
+
+@pytest.mark.postgres_only
+def test_admins_publishing_at_once_publish_once(app, backend, make, cm):
+    if backend == "sqlite":
+        pytest.skip("SQLite serialises writes and would hide the race")
+    from tests.courses.test_races import _in_parallel
+
+    lesson, _lecturer = submitted_lesson(make, cm)
+    admins = [make.user(role="admin").id for _ in range(6)]
+    lesson_id, revision = lesson.id, lesson.revision
+    from pbschool.accounts.models import User
+
+    def publish():
+        services.publish_lesson(db.session.get(Lesson, lesson_id), db.session.get(User, admins.pop()), revision)
+
+    _in_parallel(app, 6, publish)
+    db.session.expire_all()
+    steps = db.session.scalars(select(LessonReview).where(LessonReview.lesson_id == lesson_id,
+                                                          LessonReview.to_state == "published")).all()
+    assert len(steps) == 1 and db.session.get(Lesson, lesson_id).state == "published"
+
+
+@pytest.mark.postgres_only
+def test_an_edit_racing_a_publish_is_never_published_unreviewed(app, backend, make, cm):
+    if backend == "sqlite":
+        pytest.skip("SQLite serialises writes and would hide the race")
+    from pbschool.accounts.models import User
+    from tests.courses.test_races import _in_parallel
+
+    for _round in range(3):
+        lesson, lecturer = submitted_lesson(make, cm)
+        admin = make.user(role="admin")
+        lesson_id, revision, ids = lesson.id, lesson.revision, [("admin", admin.id), ("lecturer", lecturer.id)]
+
+        def act(ids=ids, lesson_id=lesson_id, revision=revision):
+            role, user_id = ids.pop()
+            current = db.session.get(Lesson, lesson_id)
+            if role == "admin":
+                services.publish_lesson(current, db.session.get(User, user_id), revision)
+            else:
+                services.update_lesson(current, title=current.title, minutes=20, body="未经审核的修改",
+                                       actor=db.session.get(User, user_id))
+
+        _in_parallel(app, 2, act)
+        db.session.expire_all()
+        result = db.session.get(Lesson, lesson_id)
+        assert result.revision == revision + 1  # the edit always lands
+        if result.state == "published":  # the publish went first: the edit waits in a draft
+            assert "第一稿" in result.body_html and "未经审核" in result.draft.body_html
+        else:  # the edit went first: the publish was refused as stale
+            assert result.state == "draft" and "未经审核" in result.body_html
