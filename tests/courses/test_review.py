@@ -282,6 +282,16 @@ def test_an_admin_cannot_publish_a_lesson_they_wrote_or_last_edited(api, make, c
         assert reply.status_code == 200, reply.get_json()
 
 
+def test_the_review_page_of_ones_own_lesson_offers_no_publish_button(client, auth, make, cm):
+    admin = make.user(role="admin")
+    lesson, _ = submitted_lesson(make, cm, lecturer=admin)
+    auth.login(admin.username)
+    page = client.get(f"/admin/review/{lesson.id}").get_data(as_text=True)
+    assert "须由另一位管理员审核发布" in page and 'value="publish"' not in page
+    reply = client.post(f"/admin/review/{lesson.id}", data={"action": "publish", "revision": lesson.revision})
+    assert reply.status_code == 403 and "不能审核自己编写的内容" in reply.get_data(as_text=True)
+
+
 def test_publish_needs_a_submitted_revision(app, make, cm):
     lecturer, admin = make.user(role="lecturer"), make.user(role="admin")
     lesson = services.create_lesson(cm.course(), "草稿", 12, "正文", lecturer)
