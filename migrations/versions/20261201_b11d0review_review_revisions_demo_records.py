@@ -70,6 +70,8 @@ def upgrade():
     sa.UniqueConstraint('lesson_id', name=op.f('uq_lesson_draft_lesson_id'))
     )
     with op.batch_alter_table('course', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('requirements_from_file', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
         batch_op.add_column(sa.Column('revision', sa.Integer(), nullable=False, server_default='1'))
 
     with op.batch_alter_table('lesson', schema=None) as batch_op:
@@ -132,6 +134,7 @@ def downgrade():
 
     with op.batch_alter_table('course', schema=None) as batch_op:
         batch_op.drop_column('revision')
+        batch_op.drop_column('requirements_from_file')
 
     op.drop_table('lesson_draft')
     op.drop_table('course_draft')

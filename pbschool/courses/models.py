@@ -42,6 +42,8 @@ class Course(db.Model):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     #: sha256 of course.md when synced, to report changed/unchanged.
     source_hash: Mapped[str | None] = mapped_column(String(64))
+    #: Synced, and course.md says whom it is required for (required_for): the app does not change that.
+    requirements_from_file: Mapped[bool] = mapped_column(default=False)
     #: Bumped by every edit; a reviewer publishes only the revision they were shown.
     revision: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

@@ -717,7 +717,12 @@ def visible_comments(lesson, viewer):
 # -- requirements and oversight --------------------------------------------------------------
 
 def set_requirements(course, *, for_all=False, branch_ids=(), job_posts=(), actor=None):
-    """Replace who the course is required for."""
+    """Replace who the course is required for. A synced course whose file says whom it is required for
+    keeps what the file says (content sync sets it, with no actor)."""
+    if actor is not None and course.slug and course.requirements_from_file:
+        raise DomainError(_("请修改内容文件 content/%(slug)s/course.md 中的 required_for，"
+                            "再运行 pbschool content sync：此课程的必修范围由内容文件同步", slug=course.slug),
+                          "synced", 409, field="job_posts")
     wanted = {}
     if for_all:
         wanted["all"] = CourseRequirement(kind="all", target_key="all")

@@ -275,6 +275,7 @@ def _sync_course(cf, report):
     course.source_hash = cf.digest
     services.set_course_body(course, cf.body.strip())
     db.session.flush()
+    course.requirements_from_file = "required_for" in meta
     if "required_for" in meta and _apply_requirements(course, meta["required_for"]) \
             and name in report.unchanged:
         report.unchanged.remove(name)

@@ -265,5 +265,9 @@ def test_the_app_refuses_to_edit_what_content_sync_owns(app, client, auth, make,
     db.session.expire_all()
     assert db.session.get(Lesson, lesson.id).title == "第一讲 理论学习"
     assert db.session.scalar(select(db.func.count(MediaFile.id))) == 1
+    required = client.post(f"/admin/courses/{course.id}/required", data={"job_posts": "电工"})
+    assert "required_for" in required.get_data(as_text=True) and "请修改内容文件" in required.get_data(as_text=True)
+    db.session.expire_all()
+    assert [r.target_key for r in db.session.get(Course, course.id).requirements] == ["all"]
     again = sync(tree)
     assert again.changed == [] and again.added == []  # nothing to overwrite, nothing duplicated
