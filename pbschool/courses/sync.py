@@ -252,6 +252,17 @@ def _apply_requirements(course, targets):
     return False
 
 
+def _wanted_state(lf):
+    return "draft" if _draft(lf.meta) else "published"
+
+
+def _state_set_by_sync(lesson):
+    """Did content sync itself (no actor) take the last review step, e.g. withdraw it when its file went?"""
+    last = db.session.scalar(select(LessonReview).where(LessonReview.lesson_id == lesson.id)
+                             .order_by(LessonReview.id.desc()).limit(1))
+    return last is None or last.actor_id is None
+
+
 def _sync_course(cf, report):
     meta = cf.meta
     course = db.session.scalar(select(Course).where(Course.slug == cf.slug))
@@ -323,17 +334,6 @@ def _sync_lesson(course, lf, report):
         if item.id not in keep and item.uploader_id is None:
             media.delete(item)  # a file dropped from the front matter
     db.session.flush()
-
-
-def _wanted_state(lf):
-    return "draft" if _draft(lf.meta) else "published"
-
-
-def _state_set_by_sync(lesson):
-    """Did content sync itself (no actor) take the last review step, e.g. withdraw it when its file went?"""
-    last = db.session.scalar(select(LessonReview).where(LessonReview.lesson_id == lesson.id)
-                             .order_by(LessonReview.id.desc()).limit(1))
-    return last is None or last.actor_id is None
 
 
 def _sync_banks(root, report):
