@@ -30,6 +30,7 @@ def init_command():
 
 @click.command("demo")
 @with_appcontext
+@domain_errors
 def demo_command():
     """Load the demo organisation and content/ (idempotent) and print the demo logins."""
     from flask import current_app

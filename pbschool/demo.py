@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from pbschool import registry
 from pbschool.accounts import services
-from pbschool.accounts.models import Branch, User
+from pbschool.accounts.models import Branch, DemoRecord, User
+from pbschool.errors import DomainError
 from pbschool.extensions import db
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 (demo mode only; printed by make run)
@@ -33,16 +34,58 @@ USERS = [
 ]
 
 
+def _made(kind):
+    return {(row.object_id, row.key) for row in db.session.scalars(select(DemoRecord).where(DemoRecord.kind == kind))}
+
+
+def foreign():
+    """Branches and users the demo did not make, as they are now: (branches, users). A demo user
+    whose name, role or branch was changed since (e.g. by an import) is no longer the demo's."""
+    made_branches, made_users = _made("branch"), _made("user")
+    branches = [b for b in db.session.scalars(select(Branch).order_by(Branch.id))
+                if (b.id, b.code) not in made_branches]
+    spec = {username: (name, role, branch) for username, name, role, branch, _job in USERS}
+    users = []
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        name, role, branch = spec.get(user.username, (None, None, None))
+        if (user.id, user.username) not in made_users or (user.name, user.role) != (name, role) \
+                or getattr(user.branch, "code", None) != branch:
+            users.append(user)
+    return branches, users
+
+
+def refuse_foreign():
+    """The demo writes only into an organisation it made itself (CONTRACT.md): refuse, one line."""
+    branches, users = foreign()
+    if branches or users:
+        named = ", ".join([u.username for u in users[:3]] + [b.code for b in branches[:3 - min(3, len(users))]])
+        raise DomainError(f"refusing to load the demo: the database holds {len(users)} user(s) and "
+                          f"{len(branches)} branch(es) the demo did not make (e.g. {named}); "
+                          "it loads only into an empty database or one it made", "not_demo", 409)
+
+
+def user_ids():
+    """Ids of the users the demo made: its loaders write points and attendance for these only."""
+    return [object_id for object_id, _key in _made("user")]
+
+
+def _mark(kind, item, key):
+    db.session.add(DemoRecord(kind=kind, object_id=item.id, key=key))
+
+
 def load():
-    """Create what is missing and leave the rest alone. Yields lines to print."""
+    """Create what is missing and leave the rest alone. Yields lines to print. Refuses (DomainError,
+    before writing anything) on a database holding branches or users the demo did not make."""
+    refuse_foreign()
     for code, name in BRANCHES:
         if services.find_branch(code) is None:
-            services.create_branch(code, name)
+            _mark("branch", services.create_branch(code, name), code)
     db.session.flush()
     created = 0
     for username, name, role, branch, job_post in USERS:
         if db.session.scalar(select(User.id).where(User.username == username)) is None:
-            services.create_user(username, name, role, branch, job_post, DEMO_PASSWORD)
+            user, _password = services.create_user(username, name, role, branch, job_post, DEMO_PASSWORD)
+            _mark("user", user, username)
             created += 1
     db.session.commit()
     yield f"demo organisation: {len(BRANCHES)} branches, {created} user(s) added"

@@ -57,7 +57,7 @@ POLICY = {
     "courses.media_file": EVERYONE,
     "courses.comment_queue": ("admin",), "courses.moderate": ("admin",),
     "courses.admin_courses": ("admin",), "courses.completion": SECRETARIES, "courses.requirements": ("admin",),
-    "courses.review_queue": ("admin",), "courses.review": ("admin",),
+    "courses.review_queue": ("admin",), "courses.review": ("admin",), "courses.review_course": ("admin",),
     "courses.branch_learning": ("secretary", "secretary_jd", "admin"),
     "courses.teach": STAFF_BANKS, "courses.edit_course": STAFF_BANKS, "courses.edit_lesson": STAFF_BANKS,
     "courses.delete_lesson": STAFF_BANKS, "courses.submit": STAFF_BANKS, "courses.upload": STAFF_BANKS,
@@ -87,6 +87,8 @@ POLICY = {
     "api.award_points": SECRETARIES, "api.record_meeting": SECRETARIES,
     "api.mark_attempt": STAFF_BANKS,  # the body is checked before the paper: the role decides here
     "api.add_attendees": OWN_BRANCH,
+    "api.lesson_review": ("admin",), "api.review_lesson": ("admin",), "api.course_review": ("admin",),
+    "api.review_course": ("admin",),
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
     "api.regrade_exam": ("admin",),
 }

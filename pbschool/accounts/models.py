@@ -5,7 +5,7 @@ import hashlib
 import secrets
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, String, Text, func, select
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pbschool import clock
@@ -125,6 +125,20 @@ class AuditLog(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
 
     actor: Mapped[User | None] = relationship()
+
+
+class DemoRecord(db.Model):
+    """A branch or user that ``pbschool demo`` made: the demo writes only into an organisation all of
+    whose branches and users it made itself (CONTRACT.md)."""
+
+    __table_args__ = (UniqueConstraint("kind", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "branch" or "user"
+    object_id: Mapped[int]
+    #: The branch code or username it was made with: a row whose id was reused is not the demo's.
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
 
 def count_users():

@@ -3,7 +3,7 @@
 from flask import g, url_for
 from flask_babel import gettext as _
 
-from pbschool.api import api_route, field, json_body, ok
+from pbschool.api import api_route, field, json_body, ok, require_roles
 from pbschool.courses import services
 from pbschool.courses.models import Course, Lesson
 from pbschool.errors import DomainError, NotFound
@@ -98,7 +98,7 @@ def get_lesson(lesson_id):
     services.open_lesson(g.api_user, lesson)
     return ok({"id": lesson.id, "title": lesson.title, "minutes": lesson.minutes, "course_id": lesson.course_id,
                "hours": float(services.lesson_hours(lesson.minutes)), "body_html": lesson.body_html,
-               "media": [media_json(m) for m in lesson.media]})
+               "media": [media_json(m) for m in lesson.live_media]})
 
 
 @api_route("/lessons/<int:lesson_id>/progress", methods=("POST",), tag="courses",
@@ -129,3 +129,101 @@ def my_learning():
     summary = services.learning_summary(g.api_user)
     return ok({"year": summary["year"], "hours": float(summary["hours"]),
                "target_hours": float(summary["target_hours"]), "lessons_completed": summary["lessons_completed"]})
+
+
+REVIEW_BODY = {
+    "type": "object", "required": ["action", "revision"],
+    "properties": {"action": {"type": "string", "enum": ["publish", "return"]},
+                   "revision": {"type": "integer", "description": "the revision reviewed (GET …/review gives it)"},
+                   "reason": {"type": "string", "description": "required to return"}},
+}
+REVIEW_ITEM = {
+    "type": "object", "required": ["id", "state", "revision", "published", "pending_edit"],
+    "properties": {"id": {"type": "integer"}, "title": {"type": "string"},
+                   "state": {"type": "string", "enum": ["draft", "submitted", "returned", "published"],
+                             "description": "of what is under review: the pending edit of a published item, "
+                                            "else the item itself"},
+                   "revision": {"type": "integer"}, "published": {"type": "boolean"},
+                   "pending_edit": {"type": "boolean"}, "minutes": {"type": "integer"},
+                   "summary": {"type": "string"}, "body_html": {"type": "string"},
+                   "media": {"type": "array", "items": MEDIA_ITEM}, "review_reason": {"type": "string"}},
+}
+
+
+def _lesson_review_json(lesson):
+    copy = services.working_copy(lesson)
+    return {"id": lesson.id, "title": copy.title, "state": copy.state, "revision": lesson.revision,
+            "published": lesson.state == "published", "pending_edit": lesson.draft is not None,
+            "minutes": copy.minutes, "body_html": copy.body_html, "review_reason": copy.review_reason,
+            "media": [media_json(m) for m in lesson.draft_media]}
+
+
+def _course_review_json(course):
+    copy = course.draft or course
+    return {"id": course.id, "title": copy.title, "state": course.draft.state if course.draft else
+            ("published" if course.is_published else "draft"), "revision": course.revision,
+            "published": course.is_published, "pending_edit": course.draft is not None,
+            "summary": copy.summary, "body_html": copy.body_html,
+            "review_reason": course.draft.review_reason if course.draft else ""}
+
+
+def _review_input():
+    data = json_body()
+    action = field(data, "action", str)
+    if action not in ("publish", "return"):
+        raise DomainError(_("action 应为 publish 或 return"), "invalid_field", 400, field="action")
+    return action, field(data, "revision", int), field(data, "reason", str, required=False, default="")
+
+
+@api_route("/lessons/<int:lesson_id>/review", summary="(admin) What a review of the lesson would approve: the "
+           "pending edit of a published lesson, else the lesson, and its revision", tag="review",
+           response=REVIEW_ITEM)
+def lesson_review(lesson_id):
+    require_roles("admin")
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None:
+        raise NotFound(_("课时不存在"))
+    return ok(_lesson_review_json(lesson))
+
+
+@api_route("/lessons/<int:lesson_id>/review", methods=("POST",), tag="review",
+           summary="(admin) Publish or return the revision reviewed: a newer one is 409 stale_revision; "
+                   "one's own lesson is 403 own_review", body=REVIEW_BODY, response=REVIEW_ITEM,
+           statuses=(405, 409))  # 405: an id past the integer range matches the GET route's path only
+def review_lesson(lesson_id):
+    require_roles("admin")
+    action, revision, reason = _review_input()
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None:
+        raise NotFound(_("课时不存在"))
+    if action == "publish":
+        services.publish_lesson(lesson, g.api_user, revision)
+    else:
+        services.return_lesson(lesson, g.api_user, reason, revision)
+    return ok(_lesson_review_json(lesson))
+
+
+@api_route("/courses/<int:course_id>/review", summary="(admin) A published course's pending edit and its "
+           "revision", tag="review", response=REVIEW_ITEM)
+def course_review(course_id):
+    require_roles("admin")
+    course = db.session.get(Course, course_id)
+    if course is None:
+        raise NotFound(_("课程不存在"))
+    return ok(_course_review_json(course))
+
+
+@api_route("/courses/<int:course_id>/review", methods=("POST",), tag="review",
+           summary="(admin) Publish or return a published course's pending edit, of the revision reviewed",
+           body=REVIEW_BODY, response=REVIEW_ITEM, statuses=(405, 409))
+def review_course(course_id):
+    require_roles("admin")
+    action, revision, reason = _review_input()
+    course = db.session.get(Course, course_id)
+    if course is None:
+        raise NotFound(_("课程不存在"))
+    if action == "publish":
+        services.publish_course(course, g.api_user, revision)
+    else:
+        services.return_course(course, g.api_user, reason, revision)
+    return ok(_course_review_json(course))

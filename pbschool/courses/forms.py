@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 
@@ -32,6 +32,12 @@ class CommentForm(FlaskForm):
 
 class ReviewForm(FlaskForm):
     reason = TextAreaField(_l("退回理由"), validators=[Optional(), Length(max=2000)])
+    #: The revision the page showed: publishing approves exactly that one.
+    revision = HiddenField()
+
+    def revision_number(self):
+        value = (self.revision.data or "").strip()
+        return int(value) if value.isdigit() else None
 
 
 class RequirementForm(FlaskForm):

@@ -248,4 +248,8 @@ def can_view(user, media):
     if auth.is_admin(user) or media.uploader_id == user.id:
         return True
     lesson = media.lesson
-    return lesson is not None and services.can_read_lesson(user, lesson)
+    if lesson is None:
+        return False
+    if media.draft_change == "add":  # part of an edit still awaiting review
+        return services.can_edit_lesson(user, lesson)
+    return services.can_read_lesson(user, lesson)

@@ -42,10 +42,17 @@ class Course(db.Model):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     #: sha256 of course.md when synced, to report changed/unchanged.
     source_hash: Mapped[str | None] = mapped_column(String(64))
+    #: Synced, and course.md says whom it is required for (required_for): the app does not change that.
+    requirements_from_file: Mapped[bool] = mapped_column(default=False)
+    #: Bumped by every edit; a reviewer publishes only the revision they were shown.
+    revision: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
     programme: Mapped[Programme | None] = relationship(back_populates="courses")
+    #: An edit of the published course awaiting review; members see the course's own columns meanwhile.
+    draft: Mapped["CourseDraft | None"] = relationship(back_populates="course", cascade="all, delete-orphan",
+                                                       uselist=False)
     lessons: Mapped[list["Lesson"]] = relationship(back_populates="course", order_by="(Lesson.position, Lesson.id)")
     requirements: Mapped[list["CourseRequirement"]] = relationship(back_populates="course",
                                                                    cascade="all, delete-orphan")
@@ -103,13 +110,21 @@ class Lesson(db.Model):
     #: The reviewer's reason when the lesson was last sent back.
     review_reason: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    #: Who last changed the working copy (this row before publication, else the draft): not its reviewer.
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     source_hash: Mapped[str | None] = mapped_column(String(64))
+    #: Bumped by every edit of the working copy (text, title, minutes, media, course); a reviewer
+    #: publishes only the revision they were shown.
+    revision: Mapped[int] = mapped_column(default=1)
     published_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
     course: Mapped[Course] = relationship(back_populates="lessons")
-    author: Mapped[User | None] = relationship()
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+    #: An edit of the published lesson awaiting review; members see the lesson's own columns meanwhile.
+    draft: Mapped["LessonDraft | None"] = relationship(back_populates="lesson", cascade="all, delete-orphan",
+                                                       uselist=False)
     media: Mapped[list["MediaFile"]] = relationship(back_populates="lesson", order_by="MediaFile.id")
     reviews: Mapped[list["LessonReview"]] = relationship(back_populates="lesson",
                                                          order_by="LessonReview.id.desc()")
@@ -119,14 +134,76 @@ class Lesson(db.Model):
         return self.state == "published"
 
     @property
+    def live_media(self):
+        """The files members get: a file added by a pending draft is not among them, a file it removes still is."""
+        return [m for m in self.media if m.draft_change != "add"]
+
+    @property
+    def draft_media(self):
+        """The files of the working copy (the draft's, when there is one)."""
+        return [m for m in self.media if m.draft_change != "remove"]
+
+    @property
     def players(self):
         """Video and audio, played on the page."""
-        return [m for m in self.media if m.kind in ("video", "audio")]
+        return [m for m in self.live_media if m.kind in ("video", "audio")]
 
     @property
     def attachments(self):
         """Slides and other downloads."""
-        return [m for m in self.media if m.kind == "pdf"]
+        return [m for m in self.live_media if m.kind == "pdf"]
+
+
+DRAFT_STATES = ("draft", "submitted", "returned")
+
+
+class LessonDraft(db.Model):
+    """The pending edit of a published lesson: reviewed and published over it, or returned, while
+    members keep reading the published lesson."""
+
+    __table_args__ = (
+        CheckConstraint("state IN ('draft', 'submitted', 'returned')", name="state"),
+        CheckConstraint("minutes >= 1 AND minutes <= 1440", name="minutes"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lesson.id", ondelete="CASCADE"), unique=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    minutes: Mapped[int]
+    body_source: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    review_reason: Mapped[str] = mapped_column(Text, default="")
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    lesson: Mapped[Lesson] = relationship(back_populates="draft")
+    course: Mapped[Course] = relationship()
+
+
+class CourseDraft(db.Model):
+    """The pending edit of a published course, submitted for review when saved."""
+
+    __table_args__ = (CheckConstraint("state IN ('submitted', 'returned')", name="state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    programme_id: Mapped[int | None] = mapped_column(ForeignKey("programme.id"))
+    body_source: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="submitted")
+    review_reason: Mapped[str] = mapped_column(Text, default="")
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    course: Mapped[Course] = relationship(back_populates="draft")
+    programme: Mapped[Programme | None] = relationship()
+    editor: Mapped[User | None] = relationship()
 
 
 class LessonReview(db.Model):
@@ -138,6 +215,10 @@ class LessonReview(db.Model):
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
+    #: The lesson's revision this step concerned.
+    revision: Mapped[int | None]
+    #: True for a step of a pending edit of the published lesson (the lesson itself stayed published).
+    is_draft: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     lesson: Mapped[Lesson] = relationship(back_populates="reviews")
@@ -147,7 +228,8 @@ class LessonReview(db.Model):
 class MediaFile(db.Model):
     """An uploaded file stored under MEDIA_DIR by a server-made name; served only after a permission check."""
 
-    __table_args__ = (CheckConstraint("kind IN ('video', 'audio', 'pdf', 'image')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('video', 'audio', 'pdf', 'image')", name="kind"),
+                      CheckConstraint("draft_change IN ('add', 'remove')", name="draft_change"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lesson.id", ondelete="SET NULL"), index=True)
@@ -160,6 +242,9 @@ class MediaFile(db.Model):
     stored_name: Mapped[str] = mapped_column(String(80), unique=True)
     size: Mapped[int] = mapped_column(default=0)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    #: On a published lesson with a pending edit: "add" (members do not see it yet) or "remove"
+    #: (members still do); None: part of the lesson as it is.
+    draft_change: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     lesson: Mapped[Lesson | None] = relationship(back_populates="media")

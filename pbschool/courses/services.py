@@ -16,9 +16,11 @@ from pbschool.accounts.services import audit
 from pbschool.courses.models import (
     Comment,
     Course,
+    CourseDraft,
     CourseRequirement,
     LearningClock,
     Lesson,
+    LessonDraft,
     LessonProgress,
     LessonReview,
     Programme,
@@ -320,13 +322,17 @@ def _check_minutes(minutes):
     return minutes
 
 
-def set_lesson_body(lesson, source):
-    """Store the Markdown and re-render the cached HTML when it changed."""
-    source = source or ""
+def _check_body(source):
     if len(source) > MAX_LESSON_CHARS:
         raise DomainError(_("正文不能超过 %(n)d 个字符", n=MAX_LESSON_CHARS), "too_long", field="body")
     if source.count("\n") >= markup.MAX_LINES:
         raise DomainError(_("正文不能超过 %(n)d 行", n=markup.MAX_LINES), "too_long", field="body")
+    return source
+
+
+def set_lesson_body(lesson, source):
+    """Store the Markdown and re-render the cached HTML when it changed."""
+    source = _check_body(source or "")
     if source != lesson.body_source or not lesson.body_html and source:
         lesson.body_source = source
         lesson.body_html = str(render_markdown(source))
@@ -363,13 +369,72 @@ def create_course(title, summary="", programme=None, body="", actor=None, publis
     return course
 
 
+def _programme_of(programme):
+    return find_programme(programme) if isinstance(programme, str) else programme
+
+
 def update_course(course, *, title, summary, programme, body, actor=None):
-    course.title = _clean_title(title)
-    course.summary = (summary or "").strip()
-    course.programme = find_programme(programme) if isinstance(programme, str) else programme
-    set_course_body(course, body)
+    """Save an edit as a new revision. An edit of a published course goes to review at once (a
+    CourseDraft), while members keep the published course until an admin publishes it."""
+    refuse_synced(course)
+    _lock(course)
+    title, summary, body = _clean_title(title), (summary or "").strip(), body or ""
+    programme = _programme_of(programme)
+    copy = course.draft or course
+    if (title, summary, getattr(programme, "id", None), body) == (copy.title, copy.summary, copy.programme_id,
+                                                                 copy.body_source):
+        return course
+    if course.is_published:
+        if course.draft is None:
+            course.draft = CourseDraft(title=course.title, summary=course.summary, programme=course.programme,
+                                       body_source=course.body_source, body_html=course.body_html)
+        copy = course.draft
+        copy.state, copy.review_reason = "submitted", ""
+        copy.editor_id = getattr(actor, "id", None)
+    copy.title, copy.summary, copy.programme = title, summary, programme
+    set_course_body(copy, body)
+    course.revision = (course.revision or 0) + 1
     db.session.flush()
-    audit(actor, "course.updated", course, course.title)
+    audit(actor, "course.updated", course, title, revision=course.revision,
+          pending_review=course.draft is not None)
+    return course
+
+
+def publish_course(course, actor, revision):
+    """An admin publishes the reviewed revision of a published course's pending edit."""
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有管理员可以发布课程"), "forbidden", 403)
+    _lock(course)
+    draft = course.draft
+    if draft is None or draft.state != "submitted":
+        raise DomainError(_("此课程没有待审核的修改"), "bad_state", 409)
+    auth.refuse_self(actor, course.author_id, "own_review")
+    auth.refuse_self(actor, draft.editor_id, "own_review")
+    _check_revision(course, revision)
+    course.title, course.summary, course.programme = draft.title, draft.summary, draft.programme
+    course.body_source, course.body_html = draft.body_source, draft.body_html
+    course.draft = None
+    db.session.flush()
+    audit(actor, "course.published", course, course.title, revision=course.revision)
+    return course
+
+
+def return_course(course, actor, reason, revision=None):
+    """An admin sends a published course's pending edit back with a reason; the published course stays."""
+    if not auth.is_admin(actor):
+        raise DomainError(_("只有管理员可以退回课程修改"), "forbidden", 403)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("请写明退回理由，授课人会看到它"), "missing_field", field="reason")
+    _lock(course)
+    draft = course.draft
+    if draft is None or draft.state != "submitted":
+        raise DomainError(_("此课程没有待审核的修改"), "bad_state", 409)
+    if revision is not None:
+        _check_revision(course, revision)
+    draft.state, draft.review_reason = "returned", reason[:2000]
+    db.session.flush()
+    audit(actor, "course.returned", course, course.title, reason=reason[:2000], revision=course.revision)
     return course
 
 
@@ -379,7 +444,7 @@ def create_lesson(course, title, minutes, body, actor):
     position = db.session.scalar(select(func.coalesce(func.max(Lesson.position), 0)).where(
         Lesson.course_id == course.id)) + 1
     lesson = Lesson(course=course, title=_clean_title(title), minutes=_check_minutes(minutes), state="draft",
-                    author_id=actor.id, position=position)
+                    author_id=actor.id, editor_id=actor.id, position=position, revision=1)
     set_lesson_body(lesson, body)
     db.session.add(lesson)
     db.session.flush()
@@ -393,82 +458,201 @@ def can_author_in(user, course):
                                                               or course.is_published))
 
 
-def update_lesson(lesson, *, title, minutes, body, actor, course=None):
-    """Save an edit. A lecturer's edit of a submitted or published lesson goes back to draft for review."""
+def refuse_synced(item):
+    """Content sync owns what it brings in (CONTRACT.md): an edit in the app would be overwritten by
+    the next sync, so the app refuses it and names the file to change instead."""
+    if not getattr(item, "slug", None):
+        return
+    if isinstance(item, Course):
+        path = f"content/{item.slug}/course.md"
+    else:
+        path = f"content/{item.course.slug or '…'}/{item.slug}.md"
+    raise DomainError(_("请修改内容文件 %(path)s，再运行 pbschool content sync：此内容由内容文件同步，"
+                        "在这里修改会被下次同步覆盖", path=path), "synced", 409)
+
+
+def _lock(item):
+    """Re-read the row under a lock, so that an edit and a review of it take turns (PostgreSQL)."""
+    if item.id is not None:
+        db.session.refresh(item, with_for_update=True)
+
+
+def _check_revision(item, revision):
+    """The reviewer approves the revision they were shown, never a newer one."""
+    if isinstance(revision, bool) or not isinstance(revision, int):
+        raise DomainError(_("缺少审核的版本号，请刷新页面后重新审核"), "missing_field", 400, field="revision")
+    if revision != item.revision:
+        raise DomainError(_("内容在您打开后已被修改，请重新审核"), "stale_revision", 409, field="revision")
+
+
+def working_copy(lesson):
+    """What the editor and the reviewer work on: the pending draft of a published lesson, else the lesson."""
+    return lesson.draft or lesson
+
+
+def _draft_of(lesson, actor):
+    """The published lesson's pending draft, started from the published content when there is none."""
+    if lesson.draft is None:
+        lesson.draft = LessonDraft(course=lesson.course, title=lesson.title, minutes=lesson.minutes,
+                                   body_source=lesson.body_source, body_html=lesson.body_html, state="draft",
+                                   editor_id=getattr(actor, "id", None))
+        db.session.flush()
+    return lesson.draft
+
+
+def _edited(lesson, copy, actor, reason):
+    """Every edit makes a new revision; an edit of a submitted copy must be submitted again."""
+    lesson.revision = (lesson.revision or 0) + 1
+    copy.editor_id = getattr(actor, "id", None)
+    if copy.state == "submitted":
+        _transition(lesson, "draft", actor, reason, draft=lesson.draft)
+    db.session.flush()
+
+
+def check_editable(lesson, actor):
+    """Raise unless ``actor`` may change the lesson's content in the app."""
     if not can_edit_lesson(actor, lesson):
         raise DomainError(_("只能修改自己编写的课时"), "forbidden", 403)
-    title, minutes = _clean_title(title), _check_minutes(minutes)
-    changed = (title, minutes, body or "") != (lesson.title, lesson.minutes, lesson.body_source)
-    lesson.title, lesson.minutes = title, minutes
-    if course is not None and course.id != lesson.course_id:
+    refuse_synced(lesson)
+
+
+def update_lesson(lesson, *, title, minutes, body, actor, course=None):
+    """Save an edit as a new revision. An edit of a published lesson goes into its draft for review
+    while members keep reading the published lesson; an edit of a submitted one is submitted again."""
+    check_editable(lesson, actor)
+    _lock(lesson)
+    title, minutes, body = _clean_title(title), _check_minutes(minutes), _check_body(body or "")
+    copy = working_copy(lesson)
+    target = copy.course
+    if course is not None and course.id != copy.course_id:
         if not can_author_in(actor, course):
             raise DomainError(_("没有权限在此课程中添加课时"), "forbidden", 403, field="course")
-        lesson.course = course
-        changed = True
-    set_lesson_body(lesson, body)
-    if not auth.is_admin(actor) and lesson.state in ("submitted", "published") and changed:
-        _transition(lesson, "draft", actor, _("授课人修改了内容，需要重新提交审核"))
-    db.session.flush()
-    audit(actor, "lesson.updated", lesson, lesson.title)
+        target = course
+    if (title, minutes, body, target.id) == (copy.title, copy.minutes, copy.body_source, copy.course_id):
+        return lesson
+    if lesson.state == "published":
+        copy = _draft_of(lesson, actor)
+    set_lesson_body(copy, body)
+    copy.title, copy.minutes, copy.course = title, minutes, target
+    _edited(lesson, copy, actor, _("修改了内容，需要重新提交审核"))
+    audit(actor, "lesson.updated", lesson, title, revision=lesson.revision, pending_review=lesson.draft is not None)
     return lesson
 
 
-def media_changed(lesson, actor):
-    """A lecturer's new or removed file on a submitted or published lesson sends it back for review."""
-    if not auth.is_admin(actor) and lesson.state in ("submitted", "published"):
-        _transition(lesson, "draft", actor, _("授课人修改了附件，需要重新提交审核"))
+def media_added(lesson, item, actor):
+    """A file uploaded to the lesson is part of a new revision; on a published lesson members get it
+    only once that revision is published."""
+    copy = lesson
+    if lesson.state == "published":
+        copy = _draft_of(lesson, actor)
+        item.draft_change = "add"
+    _edited(lesson, copy, actor, _("修改了附件，需要重新提交审核"))
 
 
-def _history(lesson, actor, from_state, to_state, reason):
+def remove_media(item, actor):
+    """Remove a file from the lesson's working copy; members of a published lesson keep it until the
+    revision without it is published."""
+    from pbschool.courses import media
+
+    lesson = item.lesson
+    check_editable(lesson, actor)
+    copy = working_copy(lesson)
+    if lesson.state == "published" and item.draft_change != "add":
+        copy = _draft_of(lesson, actor)
+        item.draft_change = "remove"
+    else:
+        media.delete(item, actor)
+    _edited(lesson, copy, actor, _("修改了附件，需要重新提交审核"))
+
+
+def _history(lesson, actor, from_state, to_state, reason, draft=False):
     db.session.add(LessonReview(lesson_id=lesson.id, actor_id=getattr(actor, "id", None), from_state=from_state,
-                                to_state=to_state, reason=reason or ""))
+                                to_state=to_state, reason=reason or "", revision=lesson.revision, is_draft=draft))
 
 
-def _transition(lesson, to_state, actor, reason=""):
-    from_state = lesson.state
-    lesson.state = to_state
+def _transition(lesson, to_state, actor, reason="", draft=None):
+    """Move the lesson, or its pending draft, to ``to_state`` and record the step."""
+    target = draft or lesson
+    from_state = target.state
+    if draft is not None and to_state == "published":
+        _apply_draft(lesson)
+    else:
+        target.state = to_state
     if to_state == "published":
         lesson.published_at = clock.now()
         lesson.review_reason = ""
         lesson.course.is_published = True
     elif to_state == "returned":
-        lesson.review_reason = reason
-    _history(lesson, actor, from_state, to_state, reason)
+        target.review_reason = reason
+    _history(lesson, actor, from_state, to_state, reason, draft=draft is not None)
     db.session.flush()
-    audit(actor, f"lesson.{to_state}", lesson, lesson.title, reason=reason or None)
+    audit(actor, f"lesson.{to_state}", lesson, lesson.title, reason=reason or None, revision=lesson.revision,
+          draft=draft is not None or None)
+
+
+def _apply_draft(lesson):
+    """The pending draft becomes the lesson itself: its text, and its files."""
+    from pbschool.courses import media
+
+    draft = lesson.draft
+    lesson.title, lesson.minutes, lesson.course = draft.title, draft.minutes, draft.course
+    lesson.body_source, lesson.body_html = draft.body_source, draft.body_html
+    lesson.editor_id = draft.editor_id
+    for item in list(lesson.media):
+        if item.draft_change == "remove":
+            media.delete(item)
+        elif item.draft_change == "add":
+            item.draft_change = None
+    lesson.draft = None
+    db.session.flush()
 
 
 def submit_lesson(lesson, actor):
+    """The author (or an admin) submits the working copy for review."""
     if not can_edit_lesson(actor, lesson):
         raise DomainError(_("只能提交自己编写的课时"), "forbidden", 403)
-    if lesson.state not in ("draft", "returned"):
+    copy = working_copy(lesson)
+    if copy.state not in ("draft", "returned"):
         raise DomainError(_("此课时已提交或已发布"), "bad_state", 409)
-    if not lesson.body_source.strip():
+    if not copy.body_source.strip():
         raise DomainError(_("正文为空，不能提交审核"), "empty", 400, field="body")
-    _transition(lesson, "submitted", actor)
+    _transition(lesson, "submitted", actor, draft=lesson.draft)
 
 
-def publish_lesson(lesson, actor):
+def publish_lesson(lesson, actor, revision):
+    """Another admin publishes exactly the revision they reviewed: never their own content (403
+    ``own_review``), never a revision newer than the one shown (409 ``stale_revision``). A pending
+    draft of a published lesson replaces the published version only now."""
     if not auth.is_admin(actor):
         raise DomainError(_("只有管理员可以发布课时"), "forbidden", 403)
-    if lesson.state == "published":
-        raise DomainError(_("此课时已发布"), "bad_state", 409)
-    _transition(lesson, "published", actor)
+    _lock(lesson)
+    copy = working_copy(lesson)
+    auth.refuse_self(actor, lesson.author_id, "own_review")
+    auth.refuse_self(actor, copy.editor_id, "own_review")
+    _check_revision(lesson, revision)
+    if copy.state != "submitted":
+        raise DomainError(_("只能发布待审核的课时"), "bad_state", 409)
+    _transition(lesson, "published", actor, draft=lesson.draft)
 
 
-def return_lesson(lesson, actor, reason):
+def return_lesson(lesson, actor, reason, revision=None):
+    """An admin sends the submitted working copy back with a reason; a published lesson stays up."""
     if not auth.is_admin(actor):
         raise DomainError(_("只有管理员可以退回课时"), "forbidden", 403)
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("请写明退回理由，授课人会看到它"), "missing_field", field="reason")
-    if lesson.state != "submitted":
+    _lock(lesson)
+    if revision is not None:
+        _check_revision(lesson, revision)
+    if working_copy(lesson).state != "submitted":
         raise DomainError(_("只能退回待审核的课时"), "bad_state", 409)
-    _transition(lesson, "returned", actor, reason[:2000])
+    _transition(lesson, "returned", actor, reason[:2000], draft=lesson.draft)
 
 
 def withdraw_lesson(lesson, actor, reason):
-    """An admin takes a published lesson down (back to draft); members' records are kept."""
+    """An admin takes a published lesson down; members' records are kept. A pending draft becomes
+    the lesson's working copy."""
     if not auth.is_admin(actor):
         raise DomainError(_("只有管理员可以撤回课时"), "forbidden", 403)
     if lesson.state != "published":
@@ -476,6 +660,8 @@ def withdraw_lesson(lesson, actor, reason):
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("请写明撤回理由"), "missing_field", field="reason")
+    if lesson.draft is not None:
+        _apply_draft(lesson)
     _transition(lesson, "returned", actor, reason[:2000])
 
 
@@ -485,6 +671,7 @@ def delete_lesson(lesson, actor):
 
     if not can_edit_lesson(actor, lesson):
         raise DomainError(_("只能删除自己编写的课时"), "forbidden", 403)
+    refuse_synced(lesson)
     if lesson.state not in ("draft", "returned"):
         raise DomainError(_("已提交或已发布的课时不能删除"), "bad_state", 409)
     if db.session.scalar(select(func.count(LessonProgress.id)).where(LessonProgress.lesson_id == lesson.id)):
@@ -560,7 +747,12 @@ def visible_comments(lesson, viewer):
 # -- requirements and oversight --------------------------------------------------------------
 
 def set_requirements(course, *, for_all=False, branch_ids=(), job_posts=(), actor=None):
-    """Replace who the course is required for."""
+    """Replace who the course is required for. A synced course whose file says whom it is required for
+    keeps what the file says (content sync sets it, with no actor)."""
+    if actor is not None and course.slug and course.requirements_from_file:
+        raise DomainError(_("请修改内容文件 content/%(slug)s/course.md 中的 required_for，"
+                            "再运行 pbschool content sync：此课程的必修范围由内容文件同步", slug=course.slug),
+                          "synced", 409, field="job_posts")
     wanted = {}
     if for_all:
         wanted["all"] = CourseRequirement(kind="all", target_key="all")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from pbschool.accounts.models import Branch
 from pbschool.courses import media, services
-from pbschool.courses.models import Course, Lesson
+from pbschool.courses.models import Course, Lesson, LessonReview
 from pbschool.errors import DomainError
 from pbschool.extensions import db
 from pbschool.markup import MAX_LINES
@@ -64,17 +64,25 @@ class Report:
     #: Lessons whose file left their course folder: withdrawn to draft, members' records kept. (A course
     #: folder that is gone is left alone: another directory may have been synced on purpose.)
     removed: list = field(default_factory=list)
+    #: Lessons withdrawn by an earlier sync (their file was gone) whose unchanged file is back: published again.
+    restored: list = field(default_factory=list)
+    #: Lessons an admin withdrew in the app whose file has not changed since: left withdrawn.
+    kept_withdrawn: list = field(default_factory=list)
     banks: list = field(default_factory=list)
 
     def lines(self):
-        for kind, names in (("added", self.added), ("changed", self.changed), ("withdrawn", self.removed)):
+        for kind, names in (("added", self.added), ("changed", self.changed), ("withdrawn", self.removed),
+                            ("published again", self.restored),
+                            ("kept withdrawn (withdrawn in the app; change the file to publish it again)",
+                             self.kept_withdrawn)):
             for name in names:
                 yield f"  {kind}: {name}"
         for line in self.banks:
             yield f"  bank: {line}"
         withdrawn = f", {len(self.removed)} withdrawn" if self.removed else ""
+        restored = f", {len(self.restored)} published again" if self.restored else ""
         yield (f"content: {len(self.added)} added, {len(self.changed)} changed, "
-               f"{len(self.unchanged)} unchanged{withdrawn}, {len(self.banks)} bank file(s)")
+               f"{len(self.unchanged)} unchanged{withdrawn}{restored}, {len(self.banks)} bank file(s)")
 
 
 def _read(path):
@@ -244,6 +252,17 @@ def _apply_requirements(course, targets):
     return False
 
 
+def _wanted_state(lf):
+    return "draft" if _draft(lf.meta) else "published"
+
+
+def _state_set_by_sync(lesson):
+    """Did content sync itself (no actor) take the last review step, e.g. withdraw it when its file went?"""
+    last = db.session.scalar(select(LessonReview).where(LessonReview.lesson_id == lesson.id)
+                             .order_by(LessonReview.id.desc()).limit(1))
+    return last is None or last.actor_id is None
+
+
 def _sync_course(cf, report):
     meta = cf.meta
     course = db.session.scalar(select(Course).where(Course.slug == cf.slug))
@@ -262,9 +281,12 @@ def _sync_course(cf, report):
     course.declared_hours = meta.get("hours")
     course.is_published = not _draft(meta)
     course.position = cf.position
+    if course.source_hash != cf.digest:
+        course.revision = (course.revision or 0) + 1
     course.source_hash = cf.digest
     services.set_course_body(course, cf.body.strip())
     db.session.flush()
+    course.requirements_from_file = "required_for" in meta
     if "required_for" in meta and _apply_requirements(course, meta["required_for"]) \
             and name in report.unchanged:
         report.unchanged.remove(name)
@@ -287,16 +309,21 @@ def _sync_lesson(course, lf, report):
         db.session.flush()
         report.added.append(name)
     elif lesson.source_hash == lf.digest:
-        report.unchanged.append(name)
-        return
+        if lesson.state == _wanted_state(lf) or not _state_set_by_sync(lesson):
+            report.unchanged.append(name)
+            if lesson.state == "returned" and _wanted_state(lf) == "published":
+                report.kept_withdrawn.append(name)
+            return
+        report.restored.append(name)
     else:
         report.changed.append(name)
+        lesson.revision = (lesson.revision or 0) + 1
     lesson.title = _text(lf.meta, "title", required=True)
     lesson.minutes = lf.meta["minutes"]
     lesson.position = lf.position
     lesson.source_hash = lf.digest
     services.set_lesson_body(lesson, lf.body.strip())
-    wanted_state = "draft" if _draft(lf.meta) else "published"
+    wanted_state = _wanted_state(lf)
     if lesson.state != wanted_state:
         services._transition(lesson, wanted_state, None, "content sync")
     keep = set()

@@ -7,7 +7,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from wtforms.fields.choices import SelectChoice
 
 from pbschool import auth
@@ -22,7 +22,7 @@ from pbschool.courses.forms import (
     ReviewForm,
     UploadForm,
 )
-from pbschool.courses.models import Comment, Course, Lesson, MediaFile, Programme
+from pbschool.courses.models import Comment, Course, CourseDraft, Lesson, LessonDraft, MediaFile, Programme
 from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.markup import render_markdown
@@ -227,8 +227,9 @@ def edit_course(course_id=None):
     course = db.get_or_404(Course, course_id) if course_id else None
     if course is not None:
         auth.require(auth.is_admin(current_user) or course.author_id == current_user.id)
-    form = CourseForm(obj=course, data={"programme": course.programme.name if course and course.programme else "",
-                                        "body": course.body_source if course else ""}
+    copy = (course.draft or course) if course is not None else None
+    form = CourseForm(obj=copy, data={"programme": copy.programme.name if copy and copy.programme else "",
+                                      "body": copy.body_source if copy else ""}
                       if request.method == "GET" else None)
     if form.validate_on_submit():
         try:
@@ -242,6 +243,9 @@ def edit_course(course_id=None):
             show_on_form(form, exc, "title")
         else:
             db.session.commit()
+            if course.draft is not None:
+                flash(_("修改已提交审核；审核通过前，党员看到的仍是已发布的课程"), "success")
+                return redirect(url_for("courses.edit_course", course_id=course.id))
             flash(_("课程已保存"), "success")
             return redirect(url_for("courses.course", course_id=course.id))
     return render_template("courses/course_form.html", form=form, course=course, programmes=_programme_names())
@@ -262,9 +266,10 @@ def edit_lesson(lesson_id=None):
         auth.require(services.can_edit_lesson(current_user, lesson))
     data = None
     if request.method == "GET":
-        data = ({"course": lesson.course_id, "body": lesson.body_source} if lesson
-                else {"course": request.args.get("course", type=int)})
-    form = LessonForm(obj=lesson, data=data)
+        copy = services.working_copy(lesson) if lesson else None
+        data = ({"course": copy.course_id, "body": copy.body_source, "title": copy.title, "minutes": copy.minutes}
+                if lesson else {"course": request.args.get("course", type=int)})
+    form = LessonForm(data=data) if data is not None else LessonForm()
     form.course.choices = _course_choices(lesson)
     if not form.course.choices:
         flash(_("请先创建一门课程"), "info")
@@ -289,6 +294,7 @@ def edit_lesson(lesson_id=None):
             flash(_("课时已保存"), "success")
             return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
     return render_template("courses/lesson_form.html", form=form, lesson=lesson, upload_form=UploadForm(),
+                           copy=services.working_copy(lesson) if lesson is not None and lesson.id else None,
                            preview_html=render_markdown((form.body.data or "")[:services.MAX_LESSON_CHARS]),
                            action_form=ActionForm(), accept=media.ACCEPT,
                            hours=services.lesson_hours(form.minutes.data or 1) if form.minutes.data else None)
@@ -312,9 +318,10 @@ def upload(lesson_id):
         abort(400)
     stored = None
     try:
+        services.check_editable(lesson, current_user)
         item = media.save_upload(form.file.data, current_user, lesson)
         stored = media.path_of(item)
-        services.media_changed(lesson, current_user)
+        services.media_added(lesson, item, current_user)
         db.session.commit()
     except Exception as exc:
         if stored is not None:
@@ -339,8 +346,12 @@ def delete_media(media_id):
     auth.require(item.lesson is not None and services.can_edit_lesson(current_user, item.lesson))
     ActionForm().validate_on_submit() or abort(400)
     lesson_id = item.lesson_id
-    services.media_changed(item.lesson, current_user)
-    media.delete(item, current_user)
+    try:
+        services.remove_media(item, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("courses.edit_lesson", lesson_id=lesson_id) + "#media")
     db.session.commit()
     flash(_("文件已删除"), "success")
     return redirect(url_for("courses.edit_lesson", lesson_id=lesson_id) + "#media")
@@ -388,11 +399,16 @@ def delete_lesson(lesson_id):
 @bp.route("/admin/review")
 @auth.roles_required("admin")
 def review_queue():
-    lessons = db.session.scalars(select(Lesson).where(Lesson.state == "submitted")
-                                 .order_by(Lesson.updated_at)).all()
+    lessons = db.session.scalars(
+        select(Lesson).outerjoin(LessonDraft)
+        .where(or_(Lesson.state == "submitted", LessonDraft.state == "submitted"))
+        .order_by(Lesson.updated_at)).all()
+    courses = db.session.scalars(select(Course).join(CourseDraft).where(CourseDraft.state == "submitted")
+                                 .order_by(CourseDraft.updated_at)).all()
     pending = db.session.scalar(select(func.count(Comment.id)).where(Comment.is_approved.is_(False),
                                                                      Comment.is_hidden.is_(False)))
-    return render_template("courses/review_queue.html", lessons=lessons, pending_comments=pending)
+    return render_template("courses/review_queue.html", lessons=lessons, courses=courses,
+                           working_copy=services.working_copy, pending_comments=pending)
 
 
 @bp.route("/admin/review/<int:lesson_id>", methods=["GET", "POST"])
@@ -400,13 +416,14 @@ def review_queue():
 def review(lesson_id):
     lesson = db.get_or_404(Lesson, lesson_id)
     form = ReviewForm()
+    status = 200
     if form.validate_on_submit():
         action = request.form.get("action")
         try:
             if action == "publish":
-                services.publish_lesson(lesson, current_user)
+                services.publish_lesson(lesson, current_user, form.revision_number())
             elif action == "return":
-                services.return_lesson(lesson, current_user, form.reason.data)
+                services.return_lesson(lesson, current_user, form.reason.data, form.revision_number())
             elif action == "withdraw":
                 services.withdraw_lesson(lesson, current_user, form.reason.data)
             else:
@@ -414,14 +431,46 @@ def review(lesson_id):
         except DomainError as exc:
             db.session.rollback()
             form.reason.errors.append(exc.message)
+            status = exc.status
         else:
             db.session.commit()
             flash(_("已发布《%(t)s》", t=lesson.title) if action == "publish"
                   else _("已撤回《%(t)s》", t=lesson.title) if action == "withdraw"
                   else _("已退回《%(t)s》", t=lesson.title), "success")
             return redirect(url_for("courses.review_queue"))
-    return render_template("courses/review.html", lesson=lesson, form=form,
-                           hours=services.lesson_hours(lesson.minutes))
+    copy = services.working_copy(lesson)
+    form.revision.data = str(lesson.revision)  # what this page shows is what publishing approves
+    own = current_user.id in (lesson.author_id, copy.editor_id)
+    return render_template("courses/review.html", lesson=lesson, copy=copy, form=form, own=own,
+                           hours=services.lesson_hours(copy.minutes)), status
+
+
+@bp.route("/admin/review/courses/<int:course_id>", methods=["GET", "POST"])
+@auth.roles_required("admin")
+def review_course(course_id):
+    course = db.get_or_404(Course, course_id)
+    form = ReviewForm()
+    status = 200
+    if form.validate_on_submit():
+        action = request.form.get("action")
+        try:
+            if action == "publish":
+                services.publish_course(course, current_user, form.revision_number())
+            elif action == "return":
+                services.return_course(course, current_user, form.reason.data, form.revision_number())
+            else:
+                abort(400)
+        except DomainError as exc:
+            db.session.rollback()
+            form.reason.errors.append(exc.message)
+            status = exc.status
+        else:
+            db.session.commit()
+            flash(_("已发布《%(t)s》的修改", t=course.title) if action == "publish"
+                  else _("已退回《%(t)s》的修改", t=course.title), "success")
+            return redirect(url_for("courses.review_queue"))
+    form.revision.data = str(course.revision)
+    return render_template("courses/review_course.html", course=course, draft=course.draft, form=form), status
 
 
 @bp.route("/admin/comments")

@@ -54,7 +54,10 @@ def _demo(content_dir):
         yield "meetings: demo meetings already there"
         return
     today = local_date(clock.now())
-    members = [m.id for m in services.branch_members(branch.id)]
+    from pbschool import demo
+
+    made = set(demo.user_ids())  # only the demo's own users get attendance
+    members = [m.id for m in services.branch_members(branch.id) if m.id in made]
     made = 0
     for back in (3, 2, 1):
         index = today.year * 12 + today.month - 1 - back

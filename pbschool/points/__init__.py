@@ -37,7 +37,11 @@ def _demo(content_dir):
         yield "points: skipped, the ledger tables are not in the database yet (pbschool init)"
         return
     services.ensure_default_rules()
-    members = db.session.scalars(select(User).where(User.branch_id.isnot(None)).order_by(User.id)).all()
+    from pbschool import demo
+
+    # Only the demo's own users: never anyone else's ledger (CONTRACT.md).
+    members = db.session.scalars(select(User).where(User.branch_id.isnot(None), User.id.in_(demo.user_ids()))
+                                 .order_by(User.id)).all()
     written = 0
     today = clock.now()
     for n, user in enumerate(members):

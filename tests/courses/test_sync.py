@@ -1,3 +1,4 @@
+import io
 import textwrap
 
 import pytest
@@ -305,3 +306,83 @@ def test_the_bank_import_command_refuses_to_overwrite_a_synced_question_in_one_l
     assert result.exit_code != 0 and "banks/党建知识.csv" in result.output
     db.session.expire_all()
     assert [q.answer for q in _questions()] == ["A", "A"]
+
+
+def test_a_lesson_file_put_back_is_published_again_and_reported(app, runner, tree):
+    """Reproduction: a withdrawn lesson file put back stayed unpublished."""
+    lesson_file = tree / "dangjian" / "01-lilun.md"
+    text = lesson_file.read_text(encoding="utf-8")
+    sync(tree)
+    db.session.commit()
+    lesson_file.unlink()
+    assert sync(tree).removed == ["dangjian/01-lilun.md"]
+    db.session.commit()
+    lesson_file.write_text(text, encoding="utf-8")
+    result = runner.invoke(args=["content", "sync", str(tree)])
+    assert result.exit_code == 0, result.output
+    assert "published again: dangjian/01-lilun.md" in result.output and "1 published again" in result.output
+    db.session.expire_all()
+    assert db.session.scalar(select(Lesson).where(Lesson.slug == "01-lilun")).state == "published"
+    assert "published again" not in runner.invoke(args=["content", "sync", str(tree)]).output
+
+
+def test_a_lesson_an_admin_withdrew_stays_withdrawn_until_its_file_changes(app, make, tree):
+    from pbschool.courses import services
+
+    sync(tree)
+    db.session.commit()
+    lesson = db.session.scalar(select(Lesson).where(Lesson.slug == "01-lilun"))
+    services.withdraw_lesson(lesson, make.user(role="admin"), "内容待更新")
+    db.session.commit()
+    report = sync(tree)
+    db.session.commit()
+    assert report.kept_withdrawn == ["dangjian/01-lilun.md"] and lesson.state == "returned"
+    assert any("kept withdrawn" in line for line in report.lines())
+    lesson_file = tree / "dangjian" / "01-lilun.md"
+    lesson_file.write_text(lesson_file.read_text(encoding="utf-8").replace("必修课", "必修课（更新）"),
+                           encoding="utf-8")
+    report = sync(tree)
+    db.session.commit()
+    assert report.changed == ["dangjian/01-lilun.md"] and lesson.state == "published"
+    assert "更新" in lesson.body_html
+
+
+def test_the_app_refuses_to_edit_what_content_sync_owns(app, client, auth, make, tree):
+    """A UI edit of a synced lesson or course would be overwritten (or duplicated) by the next sync:
+    the app refuses it, naming the file to change instead."""
+    from pbschool.courses import services
+    from pbschool.errors import DomainError
+
+    sync(tree)
+    db.session.commit()
+    lesson = db.session.scalar(select(Lesson).where(Lesson.slug == "01-lilun"))
+    course = lesson.course
+    admin = make.user(role="admin")
+    with pytest.raises(DomainError) as refused:
+        services.update_lesson(lesson, title="界面里改", minutes=20, body="x", actor=admin)
+    assert refused.value.code == "synced" and "请修改内容文件 content/dangjian/01-lilun.md" in refused.value.message
+    with pytest.raises(DomainError) as refused:
+        services.update_course(course, title="界面里改", summary="", programme="", body="", actor=admin)
+    assert refused.value.code == "synced" and "content/dangjian/course.md" in refused.value.message
+    db.session.rollback()
+    auth.login(admin.username)
+    editor = client.get(f"/teach/lessons/{lesson.id}/edit").get_data(as_text=True)
+    assert "请修改内容文件 content/dangjian/01-lilun.md" in editor
+    page = client.post(f"/teach/lessons/{lesson.id}/edit", data={"course": course.id, "title": "界面里改",
+                                                                  "minutes": 20, "body": "x"})
+    assert page.status_code == 200 and "请修改内容文件" in page.get_data(as_text=True)
+    page = client.post(f"/teach/courses/{course.id}/edit", data={"title": "界面里改", "summary": "",
+                                                                  "programme": "", "body": ""})
+    assert page.status_code == 200 and "请修改内容文件" in page.get_data(as_text=True)
+    upload = client.post(f"/teach/lessons/{lesson.id}/upload", data={"file": (io.BytesIO(MP4), "x.mp4")},
+                         content_type="multipart/form-data", follow_redirects=True)
+    assert "请修改内容文件" in upload.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Lesson, lesson.id).title == "第一讲 理论学习"
+    assert db.session.scalar(select(db.func.count(MediaFile.id))) == 1
+    required = client.post(f"/admin/courses/{course.id}/required", data={"job_posts": "电工"})
+    assert "required_for" in required.get_data(as_text=True) and "请修改内容文件" in required.get_data(as_text=True)
+    db.session.expire_all()
+    assert [r.target_key for r in db.session.get(Course, course.id).requirements] == ["all"]
+    again = sync(tree)
+    assert again.changed == [] and again.added == []  # nothing to overwrite, nothing duplicated

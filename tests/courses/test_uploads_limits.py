@@ -343,10 +343,10 @@ def test_with_csrf_on_the_limit_is_checked_before_the_csrf_check_reads_the_form(
 def test_an_upload_whose_lesson_update_fails_leaves_no_file(app, client, auth, make, cm, monkeypatch):
     from pbschool.courses import services
 
-    def refuse(lesson, actor):
+    def refuse(lesson, item, actor):
         raise DomainError("课时已锁定", "locked", 409)
 
-    monkeypatch.setattr(services, "media_changed", refuse)
+    monkeypatch.setattr(services, "media_added", refuse)
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="draft")
     auth.login(lecturer.username)

@@ -147,7 +147,7 @@ def test_lecturer_writes_uploads_and_submits_then_admin_publishes(client, auth, 
     auth.login(admin.username)
     review_page = client.get(f"/admin/review/{lesson.id}").get_data(as_text=True)
     assert "（请补充案例）" in review_page.split("审核记录", 1)[1]
-    client.post(f"/admin/review/{lesson.id}", data={"action": "publish"})
+    client.post(f"/admin/review/{lesson.id}", data={"action": "publish", "revision": lesson.revision})
     db.session.refresh(lesson)
     assert lesson.state == "published"
 
@@ -307,13 +307,14 @@ def test_every_staff_page_renders_in_both_locales(client, auth, make, cm):
         client.post("/logout")
 
 
-def test_a_lecturers_new_file_on_a_published_lesson_sends_it_back_to_review(client, auth, make, cm):
+def test_a_lecturers_new_file_on_a_published_lesson_waits_for_review(client, auth, make, cm):
     lecturer = make.user(role="lecturer")
     lesson = cm.lesson(author=lecturer, state="published")
     auth.login(lecturer.username)
     upload(client, lesson, PDF, "新课件.pdf")
     db.session.refresh(lesson)
-    assert lesson.state == "draft" and lesson.media[0].original_name == "新课件.pdf"
+    assert lesson.state == "published" and lesson.draft.state == "draft"
+    assert lesson.media[0].original_name == "新课件.pdf" and lesson.live_media == []
 
 
 def test_an_upload_past_the_request_limit_is_a_413_page(app, client, auth, make, cm):
