@@ -85,8 +85,8 @@ def awaiting_marking(exam, actor):
                    Attempt.is_preview.is_(False), Attempt.user_id != actor.id,
                    AttemptQuestion.needs_review.is_(True), AttemptQuestion.marked_at.is_(None),
                    Question.type == "short")
-            .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.attempt)
-                     .selectinload(Attempt.user))
+            .options(selectinload(AttemptQuestion.question), selectinload(AttemptQuestion.version),
+                     selectinload(AttemptQuestion.attempt).selectinload(Attempt.user))
             .order_by(AttemptQuestion.question_id, Attempt.id))
     scope = auth.editable_bank_ids(actor)
     if scope is not None:

@@ -633,7 +633,9 @@ def marking(exam_id):
         select(Answer).where(Answer.attempt_id.in_({s.attempt_id for s in slots})))} if slots else {}
     groups = {}
     for slot in slots:
-        groups.setdefault(slot.question, []).append((slot, answers.get((slot.attempt_id, slot.question_id))))
+        # Grouped by the version each member was shown: an edit since then must not change what the
+        # marker reads the answer against.
+        groups.setdefault(slot.shown, []).append((slot, answers.get((slot.attempt_id, slot.question_id))))
     return render_template("exams/marking.html", exam=exam, groups=groups, form=form,
                            hide_names=request.args.get("hide") == "1", render_stem=render_stem)
 

@@ -293,3 +293,24 @@ def test_marking_while_the_member_submits_never_marks_a_running_attempt(backend,
             assert slot.marked_at >= final.submitted_at
         else:
             assert final.state == "pending_review" and slot.marked_at is None and slot.needs_review
+
+
+def test_the_marking_page_shows_the_question_as_the_member_was_shown_it(client, auth, make, pinned):
+    """A question edited after the member answered it: the marker reads the answer against the
+    stem and reference answer the member saw, not the edit."""
+    from pbschool.exams.models import Question
+
+    admin = make.user("boss", role="admin")
+    bank, exam = short_exam(make)
+    _attempt, short = finished_short_attempt(exam, make.user(name="陈晓燕"), answer="按时交纳党费")
+    question = db.session.get(Question, short.question_id)
+    shown_stem, shown_key = question.stem, question.answer
+    services.save_question(bank, {"type": "short", "stem": "改过的题干：党员的四项权利？",
+                                  "answer": "改过的参考答案", "score": "1", "difficulty": "3"},
+                           question=question, actor=admin)
+    db.session.commit()
+    auth.login("boss")
+    html = client.get(f"/admin/exams/{exam.id}/marking").get_data(as_text=True)
+    assert "按时交纳党费" in html
+    assert shown_stem in html and str(shown_key) in html
+    assert "改过的题干" not in html and "改过的参考答案" not in html
