@@ -53,6 +53,7 @@ def demo_loader(content_dir):
     if not inspect(db.engine).has_table("exam"):
         yield "exams: the exam tables are not in the database yet (run `pbschool init`); demo exam skipped"
         return
+    yield from _demo_grant()
     if db.session.scalar(select(Exam.id).where(Exam.title == DEMO_EXAM)) is not None:
         yield f"exams: demo exam「{DEMO_EXAM}」already there"
         return
@@ -67,3 +68,22 @@ def demo_loader(content_dir):
         "sections": [{"bank": bank, "count": 10, "points_each": 10}]})
     db.session.commit()
     yield f"exams: demo exam「{DEMO_EXAM}」created (10 questions from 党建知识)"
+
+
+def _demo_grant():
+    """The demo's lecturer may read and mark the demo bank (granted by the demo's admin), so that
+    signing in as them shows what a lecturer does; only users the demo made are touched."""
+    from sqlalchemy import select
+
+    from pbschool import demo
+    from pbschool.accounts.models import User
+    from pbschool.exams import access, services
+
+    bank = services.find_bank("党建知识")
+    made = set(demo.user_ids())
+    people = {u.username: u for u in db.session.scalars(select(User).where(User.id.in_(made)))} if made else {}
+    if bank is None or "lecturer" not in people or "admin" not in people:
+        return
+    access.grant_bank(bank, people["lecturer"], people["admin"])
+    db.session.commit()
+    yield f"exams: the demo lecturer may mark the {bank.name} bank"
