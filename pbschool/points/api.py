@@ -13,7 +13,7 @@ from pbschool.api import api_route, field, json_body, ok, require_roles
 from pbschool.clock import isoformat
 from pbschool.errors import DomainError
 from pbschool.extensions import db
-from pbschool.points import queries, services
+from pbschool.points import keys, queries, services
 from pbschool.points.models import LedgerEntry
 
 ME_POINTS_SCHEMA = {
@@ -37,6 +37,8 @@ BOARD_SCHEMA = {
         "period": {"type": "string"},
         "published": {"type": "boolean"},
         "total": {"type": "integer", "description": "how many rows the whole board has"},
+        "seal": {"type": "string", "nullable": True,
+                 "description": "a published month's seal (first 16 hex), as on the board page and its .xlsx"},
         "rows": {"type": "array", "items": {
             "type": "object", "required": ["rank", "username", "name", "branch", "points"],
             "properties": {"rank": {"type": "integer"}, "username": {"type": "string"},
@@ -86,7 +88,8 @@ def leaderboard():
 
     def build():
         publication, rows = queries.board(period, branch_id)
-        head = {"period": period, "published": publication is not None, "total": len(rows)}
+        head = {"period": period, "published": publication is not None, "seal": keys.short(publication) or None,
+                "total": len(rows)}
         rows = [{"rank": r["rank"], "username": r["username"], "name": r["name"], "branch": r["branch"],
                  "points": _num(r["points"])} for r in rows]
         return _Board(head, rows)

@@ -251,3 +251,10 @@ def test_a_month_published_before_the_key_is_sealed_by_rekey(published, runner):
     assert done.exit_code == 0 and "1 published months" in done.output, done.output
     assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
     assert db.session.scalar(select(PublishedScore.id)) is not None
+
+
+def test_the_leaderboard_api_carries_the_seal_of_a_published_month(published, api):
+    api.token("zhang")
+    body = api.get("/leaderboard?period=2026-03").get_json()
+    assert body["published"] is True and body["seal"] == published.seal[:16]
+    assert api.get("/leaderboard?period=2026-04").get_json()["seal"] is None
