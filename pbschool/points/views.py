@@ -248,6 +248,13 @@ def admin():
                                                 actor=current_user)
                     for key in ("honours_top_n", "month_target", "year_target"):
                         value = getattr(settings_form, key).data
+                        if value is not None and key != "honours_top_n" \
+                                and value != value.quantize(Decimal("0.1")):
+                            # a target is a points figure: one decimal, never rounded silently
+                            raise DomainError(_("积分最多一位小数（收到 %(v)s），请改正后再提交", v=value),
+                                              "too_precise", field=key)
+                    for key in ("honours_top_n", "month_target", "year_target"):
+                        value = getattr(settings_form, key).data
                         if value is not None:
                             services.set_setting(key, float(value) if key != "honours_top_n" else int(value),
                                                  current_user)
@@ -255,7 +262,8 @@ def admin():
             except DomainError as exc:
                 db.session.rollback()
                 target = {"publish": publish_form.period, "stars": stars_form.quarter}.get(action) \
-                    or getattr(settings_form, exc.field if exc.field in ("base", "bands") else "bands")
+                    or getattr(settings_form, exc.field if exc.field in ("base", "bands", "month_target",
+                                                                         "year_target") else "bands")
                 target.errors.append(exc.message)
             else:
                 db.session.commit()

@@ -69,3 +69,15 @@ def test_the_rule_editor_refuses_two_decimals(org, client, auth):
                                                     "bands": "90:2.55"})
     assert bands.status_code == 200 and "分数段" in bands.get_data(as_text=True)
     assert db.session.scalar(select(func.count(PointRule.id)).where(PointRule.is_custom.is_(True))) == 0
+
+
+def test_the_monthly_and_yearly_targets_refuse_two_decimals(org, client, auth):
+    """The targets are points figures too: 12.55 is a form error on the field, never stored."""
+    auth.login("admin")
+    refused = client.post("/points/admin", data={"action": "settings", "set-base": "60",
+                                                 "set-bands": "60,70,80,90,96", "set-month_target": "12.55"})
+    assert refused.status_code == 200 and "最多一位小数" in refused.get_data(as_text=True)
+    assert services.get_setting("month_target", 10) == 10
+    taken = client.post("/points/admin", data={"action": "settings", "set-base": "60",
+                                               "set-bands": "60,70,80,90,96", "set-year_target": "150.5"})
+    assert taken.status_code == 302 and services.get_setting("year_target", 120) == 150.5
