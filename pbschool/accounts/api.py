@@ -53,6 +53,8 @@ def create_token():
             services.note_failed_login(username)
             db.session.commit()
             raise DomainError("验证码不正确或已使用", "invalid_otp", 401)
+    # the code is spent whatever follows; and the counters' own transaction must not wait on this one
+    db.session.commit()
     throttle.succeeded(username, address)
     return ok({"token": services.issue_token(user)})
 

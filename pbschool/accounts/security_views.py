@@ -80,9 +80,10 @@ def login_2fa():
         except throttle.Throttled as exc:
             return throttled_reply(exc, form, "accounts/login_2fa.html")
         if totp.verify(user, form.code.data):
-            throttle.succeeded(user.username, request.remote_addr)
             complete_login(user, pending.get("remember"))
             db.session.commit()
+            # after the commit: the counters' own transaction must not wait on this one (SQLite)
+            throttle.succeeded(user.username, request.remote_addr)
             return redirect(_safe_next(pending.get("next")))
         db.session.rollback()
         throttle.failed(user.username, request.remote_addr)
