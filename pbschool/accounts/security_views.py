@@ -69,6 +69,8 @@ def _pending_user():
 def login_2fa():
     from pbschool.accounts.views import _safe_next
 
+    if current_user.is_authenticated:
+        return redirect(url_for("web.home"))
     user, pending = _pending_user()
     if user is None:
         flash(_("请重新登录"), "info")

@@ -30,11 +30,13 @@ def find(sid):
 
 
 def touch(record, ip):
-    """Note the browser's latest request (once a minute)."""
+    """Note the browser's latest request (once a minute, or when its address changed)."""
     now = clock.now()
-    if now - record.last_seen_at >= TOUCH_EVERY:
+    ip = (ip or "")[:64] or record.ip
+    # a new address at once: a session cookie used from elsewhere shows on the member's list
+    if now - record.last_seen_at >= TOUCH_EVERY or ip != record.ip:
         record.last_seen_at = now
-        record.ip = (ip or "")[:64] or record.ip
+        record.ip = ip
         return True
     return False
 
