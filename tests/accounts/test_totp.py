@@ -244,3 +244,18 @@ def test_one_code_sent_at_once_from_eight_places_is_taken_once(app, backend, mak
     for thread in threads:
         thread.join(20)
     assert sorted(taken) == [False] * 7 + [True]
+
+
+def test_the_cli_resets_a_lost_second_factor_of_the_only_admin(app, make, runner):
+    from pbschool.accounts import totp
+
+    boss = make.user("boss", role="admin")
+    totp.begin_enrolment(boss)
+    totp.confirm_enrolment(boss, code_at(boss.totp_secret, clock.now()))
+    db.session.commit()
+    result = runner.invoke(args=["user", "reset-2fa", "BOSS"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert not totp.enrolled(db.session.get(User, boss.id))
+    missing = runner.invoke(args=["user", "reset-2fa", "nobody"])
+    assert missing.exit_code != 0 and "no such user" in missing.output
