@@ -17,6 +17,7 @@ The counters live where every process sees them: Redis when ``REDIS_URL`` is set
 import datetime as dt
 import re
 import secrets
+import time
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -97,6 +98,7 @@ class RedisCounters:
     def __init__(self, url, prefix):
         import redis
 
+        self.url = url
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.prefix = prefix
 
@@ -125,13 +127,24 @@ class RedisCounters:
         self.redis.delete(self._key(key, 0))
 
 
+#: When Redis last failed in this process: for a while after, the database counts alone, so that a
+#: Redis that hangs costs one timeout, not one per counter per sign-in. (Only whether to try Redis
+#: is kept in the process; the counts never are.)
+_redis_failed_at = {}
+REDIS_RETRY_SECONDS = 30
+_redis_clients = {}
+
+
 def _stores():
-    """Redis first when configured, the database always behind it."""
+    """Redis first when configured (and not failing just now), the database always behind it."""
     url = current_app.config.get("REDIS_URL")
     stores = []
-    if url:
+    resting = url in _redis_failed_at and time.monotonic() - _redis_failed_at[url] < REDIS_RETRY_SECONDS
+    if url and not resting:
         prefix = (current_app.config.get("RATELIMIT_STORAGE_OPTIONS") or {}).get("key_prefix", "")
-        stores.append(RedisCounters(url, prefix))
+        if (url, prefix) not in _redis_clients:  # one connection pool per process, not one per call
+            _redis_clients[(url, prefix)] = RedisCounters(url, prefix)
+        stores.append(_redis_clients[(url, prefix)])
     stores.append(DatabaseCounters())
     return stores
 
@@ -144,6 +157,7 @@ def _call(method, *args):
         except Exception as exc:  # noqa: BLE001 - Redis down: the database still counts
             if isinstance(store, DatabaseCounters):
                 raise
+            _redis_failed_at[store.url] = time.monotonic()
             error = exc
             current_app.logger.warning("throttle: Redis failed (%s); counting in the database", error)
     return None
