@@ -60,6 +60,14 @@ def create_app(test_config=None):
     else:
         app.config.from_mapping(test_config)
 
+    proxies = app.config.get("PROXY_COUNT", 0)
+    if proxies:
+        # The client address (throttling, the audit log, sessions) is the one the last ``proxies``
+        # hops saw; what a client writes into X-Forwarded-For beyond them is not believed.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     login_manager.init_app(app)

@@ -116,6 +116,7 @@ def authenticate():
         # Keep the hot path (answer saves) free of a write per request: note use once a minute.
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
             row.last_used_at = now
+            row.last_ip = (request.remote_addr or "")[:64] or None
         g.api_user = row.user
         g.api_token = row
     elif current_user.is_authenticated:

@@ -127,8 +127,18 @@ def load(instance_path):
         # Redis down: each process falls back to its own memory limits rather than none at all.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        # Sign-in failures (accounts.throttle): per account from one address, per address, and per
+        # account over all addresses (only guessing from many machines reaches that one).
         "LOGIN_LIMITS_ACCOUNT": os.environ.get("PBSCHOOL_LOGIN_LIMIT_ACCOUNT", "5 per minute;20 per hour"),
         "LOGIN_LIMITS_ADDRESS": os.environ.get("PBSCHOOL_LOGIN_LIMIT_ADDRESS", "30 per minute;300 per hour"),
+        "LOGIN_LIMITS_ACCOUNT_ALL": os.environ.get("PBSCHOOL_LOGIN_LIMIT_ACCOUNT_ALL", "100 per hour"),
+        # After this many failures in a row from one address at one account, each try waits 2, 4, 8 ... s.
+        "LOGIN_DELAY_AFTER": _int("PBSCHOOL_LOGIN_DELAY_AFTER", 5),
+        "LOGIN_DELAY_MAX": _int("PBSCHOOL_LOGIN_DELAY_MAX", 900),
+        # Proxies in front of the app that set X-Forwarded-For/-Proto (1 behind the README's nginx).
+        # Admins must enrol a second factor (TOTP); secretaries and lecturers as the admin sets.
+        "REQUIRE_2FA_FOR_ADMINS": os.environ.get("PBSCHOOL_REQUIRE_2FA_FOR_ADMINS", "1") != "0",
+        "PROXY_COUNT": _int("PBSCHOOL_PROXY_COUNT", 0),
         # argon2id at OWASP's minimum (19 MiB, 2 passes); tests lower the cost through test_config.
         "ARGON2_TIME_COST": 2,
         "ARGON2_MEMORY_KIB": 19456,

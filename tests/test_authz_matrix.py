@@ -32,6 +32,10 @@ POLICY = {
     "accounts.set_user_active": ("admin",), "accounts.reset_user_password": ("admin",),
     "accounts.import_users_page": ("admin",), "accounts.import_passwords": ("admin",),
     "accounts.import_template": ("admin",), "accounts.new_user": ("admin",),
+    # second factor and my sessions: the session and token in the URL are another member's (member2)
+    "accounts.login_2fa": PUBLIC, "accounts.two_factor": EVERYONE, "accounts.new_recovery_codes": EVERYONE,
+    "accounts.reset_user_2fa": ("admin",), "accounts.security_settings": ("admin",),
+    "accounts.my_sessions": EVERYONE, "accounts.revoke_session": NOBODY, "accounts.revoke_my_token": NOBODY,
     # question banks
     "exams.banks": STAFF_BANKS, "exams.bank": STAFF_BANKS, "exams.export_bank": STAFF_BANKS,
     "exams.edit_question": STAFF_BANKS, "exams.import_bank": STAFF_BANKS, "exams.new_bank": STAFF_BANKS,
@@ -118,9 +122,26 @@ def world(app, backend):
         "entry_id": db.session.scalar(select(LedgerEntry.id).where(LedgerEntry.user_id == other.id)),
         "meeting_id": db.session.scalar(select(Meeting.id).where(Meeting.branch_id == zc1.id)),
         "rule_id": db.session.scalar(select(PointRule.id)),
+        "session_id": _other_session(other).id, "token_id": _other_token(other).id,
         "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
     }
     return ids
+
+
+def _other_session(user):
+    from pbschool.accounts import sessions
+
+    sessions.start(user, "10.0.0.9", "another browser")
+    db.session.commit()
+    return sessions.my_sessions(user)[0]
+
+
+def _other_token(user):
+    from pbschool.accounts import services, sessions
+
+    services.issue_token(user)
+    db.session.commit()
+    return sessions.my_tokens(user)[0]
 
 
 def _url(rule, ids):

@@ -9,7 +9,7 @@ bp = Blueprint("accounts", __name__, template_folder="templates")
 
 
 def init_app(app):
-    from pbschool.accounts import api, cli, views  # noqa: F401  (routes register on import)
+    from pbschool.accounts import api, cli, security_views, views  # noqa: F401  (routes register on import)
     from pbschool.extensions import login_manager
 
     login_manager.user_loader(_load_user)
@@ -22,6 +22,8 @@ def init_app(app):
     app.cli.add_command(cli.branch_cli)
     registry.add_nav("accounts.users", _l("成员"), order=80, roles=("admin", "secretary"))
     registry.add_nav("accounts.branches", _l("支部"), order=85, roles=("admin",))
+    registry.add_nav("accounts.security_settings", _l("账号安全"), order=86, roles=("admin",))
+    registry.add_nav("accounts.my_sessions", _l("我的登录"), order=95)
 
 
 def _load_user(session_id):

@@ -1,9 +1,9 @@
-from flask import g
+from flask import after_this_request, g, request
 
-from pbschool.accounts import services
-from pbschool.api import api_route, field, json_body, ok
+from pbschool.accounts import services, throttle, totp
+from pbschool.api import api_bp, api_route, field, json_body, ok
 from pbschool.errors import DomainError
-from pbschool.extensions import db, limiter
+from pbschool.extensions import db
 
 ME_SCHEMA = {
     "type": "object",
@@ -17,37 +17,63 @@ ME_SCHEMA = {
 }
 
 
-def _failed(response):
-    return response.status_code == 401
-
-
-def _token_account_key():
-    from flask import request
-
-    data = request.get_json(silent=True)
-    username = data.get("username") if isinstance(data, dict) else None
-    return "account:" + (username if isinstance(username, str) else "").strip().lower()[:64]
-
-
-@api_route("/tokens", methods=("POST",), summary="Exchange a username and password for a bearer token",
+@api_route("/tokens", methods=("POST",), summary="Exchange a username and password (and, once enrolled in the "
+           "second factor, a TOTP or recovery code as `otp`) for a bearer token",
            public=True, statuses=(401,), tag="auth",
            body={"type": "object", "required": ["username", "password"],
-                 "properties": {"username": {"type": "string"}, "password": {"type": "string"}}},
+                 "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                                "otp": {"type": "string"}}},
            response={"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}})
-# The same allowances as the login form (shared scopes): see accounts.views.login.
-@limiter.shared_limit(lambda: _config("LOGIN_LIMITS_ACCOUNT"), scope="login-account", key_func=_token_account_key,
-                      deduct_when=_failed)
-@limiter.shared_limit(lambda: _config("LOGIN_LIMITS_ADDRESS"), scope="login-address", deduct_when=_failed)
 def create_token():
     data = json_body()
     username = field(data, "username", str)
     password = field(data, "password", str)
+    address = request.remote_addr
+    # The same allowances as the login form (accounts.throttle): one per account, not one per door.
+    try:
+        throttle.check(username, address)
+    except throttle.Throttled as exc:
+        wait = exc.retry_after
+        after_this_request(lambda response: _retry_after(response, wait))
+        raise DomainError(f"尝试次数过多，请 {wait} 秒后再试", "too_many_requests", 429) from None
     user = services.authenticate(username, password)
     if user is None:
+        throttle.failed(username, address)
         services.note_failed_login(username)
         db.session.commit()
         raise DomainError("用户名或密码不正确，或账号已停用", "invalid_credentials", 401)
+    if totp.enrolled(user):
+        code = field(data, "otp", str, required=False)
+        if not code:
+            db.session.commit()
+            raise DomainError("此账号已启用两步验证：请在 otp 字段提供验证码或恢复码", "otp_required", 401)
+        if not totp.verify(user, code):
+            db.session.rollback()
+            throttle.failed(username, address)
+            services.note_failed_login(username)
+            db.session.commit()
+            raise DomainError("验证码不正确或已使用", "invalid_otp", 401)
+    # the code is spent whatever follows; and the counters' own transaction must not wait on this one
+    db.session.commit()
+    throttle.succeeded(username, address)
     return ok({"token": services.issue_token(user)})
+
+
+def _retry_after(response, seconds):
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+@api_bp.before_request
+def _second_factor_first():
+    """An account that must have a second factor but has none is refused every call but the token
+    ones until it enrols (in the browser, at /account/2fa): a password alone is not enough for staff."""
+    user = g.get("api_user")
+    if user is None or request.endpoint in ("api.create_token", "api.revoke_token", "api.openapi"):
+        return None
+    if user.role != "member" and totp.required(user) and not totp.enrolled(user):
+        raise DomainError("此账号须先在网页上启用两步验证（/account/2fa）", "second_factor_required", 403)
+    return None
 
 
 @api_route("/tokens/current", methods=("DELETE",), summary="Revoke the token this request carries",

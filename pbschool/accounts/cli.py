@@ -64,6 +64,25 @@ def import_command(file, result_path):
         click.echo(f"generated passwords for {len(result.passwords)} user(s) written to {target}")
 
 
+@user_cli.command("reset-2fa")
+@click.argument("username")
+@with_appcontext
+@domain_errors
+def reset_second_factor(username):
+    """Turn off USERNAME's second factor (phone and recovery codes lost); they enrol again."""
+    from sqlalchemy import func, select
+
+    from pbschool.accounts import totp
+    from pbschool.accounts.models import User
+
+    user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no such user: {username}")
+    totp.reset(user, actor=None)
+    db.session.commit()
+    click.echo(f"second factor of {user.username} reset; they enrol again at their next sign-in")
+
+
 @branch_cli.command("add")
 @click.argument("code")
 @click.option("--name", required=True, help="Branch name (支部名称).")

@@ -49,3 +49,13 @@ class ImportForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
+
+
+class SecondFactorForm(FlaskForm):
+    code = StringField(_l("验证码"), description=_l("验证器中的 6 位数字，或一个恢复码"),
+                       validators=[DataRequired(_l("请输入验证码")), Length(max=64)])
+
+
+class SecuritySettingsForm(FlaskForm):
+    secretary = BooleanField(_l("支部书记须启用两步验证"))
+    lecturer = BooleanField(_l("授课人须启用两步验证"))

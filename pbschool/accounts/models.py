@@ -5,7 +5,7 @@ import hashlib
 import secrets
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, func, select
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pbschool import clock
@@ -47,6 +47,11 @@ class User(UserMixin, db.Model):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     last_login_at: Mapped[dt.datetime | None]
+    #: Base32 TOTP secret; set at enrolment, in force once ``totp_enabled_at`` is set.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[dt.datetime | None]
+    #: The last 30-second step whose code was accepted: the same code is never taken twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     branch: Mapped[Branch | None] = relationship(back_populates="members")
 
@@ -94,6 +99,9 @@ class ApiToken(db.Model):
     last_used_at: Mapped[dt.datetime | None]
     expires_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    created_ip: Mapped[str | None] = mapped_column(String(64))
+    last_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
 
     user: Mapped[User] = relationship()
 
@@ -109,6 +117,54 @@ class ApiToken(db.Model):
         if row.expires_at is not None and row.expires_at <= clock.now():
             return None
         return row
+
+
+class UserSession(db.Model):
+    """One signed-in browser: its random ``sid`` sits in the signed session cookie. Revoking the
+    record signs that browser out on its next request (My sessions: "sign out there")."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    #: The user's session_nonce at sign-in: a password change or a sign-out rotates it and so ends
+    #: every session, and those records are no longer listed.
+    nonce: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    revoked_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-time second-factor code for when the phone is lost. Only its SHA-256 is kept (80 random
+    bits: nothing to guess offline); ``used_at`` is set once, by a conditional update."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    used_at: Mapped[dt.datetime | None]
+
+
+class AccountSetting(db.Model):
+    """Admin settings of accounts (e.g. ``require_2fa_for``), one JSON value per key."""
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[dict | list | None] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+
+class ThrottleCounter(db.Model):
+    """Sign-in failure counters shared by every process when Redis is absent (accounts.throttle):
+    ``bucket`` is a time window's number, 0 for a failure streak."""
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(default=0)
+    touched_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class AuditLog(db.Model):

@@ -306,7 +306,10 @@ def issue_token(user, lifetime_days=30):
     import datetime as dt
 
     token = secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, token_hash=ApiToken.hash(token),
+    address = request.remote_addr if has_request_context() else None
+    agent = request.user_agent.string[:200] if has_request_context() else None
+    db.session.add(ApiToken(user=user, token_hash=ApiToken.hash(token), created_ip=address, last_ip=address,
+                            user_agent=agent or None,
                             expires_at=clock.now() + dt.timedelta(days=lifetime_days)))
     db.session.flush()
     return token

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from wtforms.fields.choices import SelectChoice
 
 from pbschool import auth
-from pbschool.accounts import bp, services
+from pbschool.accounts import bp, security_views, services, sessions, throttle, totp
 from pbschool.accounts.forms import (
     ActionForm,
     BranchForm,
@@ -22,19 +22,10 @@ from pbschool.accounts.forms import (
 from pbschool.accounts.importer import import_users
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
-from pbschool.extensions import db, limiter
+from pbschool.extensions import db
 from pbschool.tabular import import_upload
 
 PAGE_SIZE = 50
-
-
-def _account_key():
-    return "account:" + (request.form.get("username") or "").strip().lower()[:64]
-
-
-def _failed(response):
-    # Only failed attempts count towards the limits: a mine's whole shift may log in from one address.
-    return response.status_code != 302
 
 
 def _safe_next(target):
@@ -61,26 +52,29 @@ def _own_password_first():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-# Shared with POST /api/v1/tokens: a guesser gets one allowance per account, not one per door.
-@limiter.shared_limit(lambda: current_app.config["LOGIN_LIMITS_ACCOUNT"], scope="login-account",
-                      key_func=_account_key, methods=["POST"], deduct_when=_failed)
-@limiter.shared_limit(lambda: current_app.config["LOGIN_LIMITS_ADDRESS"], scope="login-address",
-                      methods=["POST"], deduct_when=_failed)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
     form = LoginForm()
     if form.validate_on_submit():
+        # Shared with POST /api/v1/tokens (accounts.throttle): one allowance per account, not per door.
+        try:
+            throttle.check(form.username.data, request.remote_addr)
+        except throttle.Throttled as exc:
+            return security_views.throttled_reply(exc, form, "accounts/login.html")
         user = services.authenticate(form.username.data, form.password.data)
         if user is None:
+            throttle.failed(form.username.data, request.remote_addr)
             services.note_failed_login(form.username.data)
             db.session.commit()
             form.password.errors.append(_("用户名或密码不正确，或账号已停用"))
+        elif totp.enrolled(user):
+            throttle.succeeded(form.username.data, request.remote_addr)
+            db.session.commit()
+            return security_views.start_second_factor(user, form.remember.data, request.args.get("next"))
         else:
-            # A CSRF token from before login (perhaps planted with a session cookie) must not
-            # authorise the member's writes: the session gets a new one.
-            session.pop("csrf_token", None)
-            login_user(user, remember=form.remember.data)
+            throttle.succeeded(form.username.data, request.remote_addr)
+            security_views.complete_login(user, form.remember.data)
             db.session.commit()
             if user.must_change_password:
                 flash(_("请先设置您自己的密码"), "warning")
@@ -94,6 +88,7 @@ def login():
 def logout():
     ActionForm().validate_on_submit() or abort(400)
     # A new nonce makes every copy of the old session or remember-me cookie worthless.
+    sessions.end(session.get("sid"))
     current_user.rotate_session_nonce()
     db.session.commit()
     logout_user()
