@@ -137,7 +137,7 @@ def load(instance_path):
         "LOGIN_DELAY_MAX": _int("PBSCHOOL_LOGIN_DELAY_MAX", 900),
         # Proxies in front of the app that set X-Forwarded-For/-Proto (1 behind the README's nginx).
         # Admins must enrol a second factor (TOTP); secretaries and lecturers as the admin sets.
-        "REQUIRE_2FA_FOR_ADMINS": os.environ.get("PBSCHOOL_REQUIRE_2FA_FOR_ADMINS", "1") != "0",
+        "REQUIRE_2FA_FOR_ADMINS": os.environ.get("PBSCHOOL_REQUIRE_2FA_FOR_ADMINS", "1" if production else "0") != "0",
         "PROXY_COUNT": _int("PBSCHOOL_PROXY_COUNT", 0),
         # argon2id at OWASP's minimum (19 MiB, 2 passes); tests lower the cost through test_config.
         "ARGON2_TIME_COST": 2,
