@@ -37,18 +37,6 @@ def _xlsx(filename, title, header, rows):
                     headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
-def _chart(series):
-    """Bars for an inline SVG: [(label, value, x, y, height)] on a 0..100 scale."""
-    top = max([abs(v) for _p, v in series] + [Decimal("1")])
-    width = 100 / max(len(series), 1)
-    bars = []
-    for i, (period, value) in enumerate(series):
-        height = float(max(value, 0) / top * 80)
-        bars.append({"label": period[5:], "period": period, "value": value, "x": i * width + width * 0.15,
-                     "w": width * 0.7, "y": 90 - height, "h": height, "tx": i * width + width / 2})
-    return bars
-
-
 def _member_page(user, *, manage=False):
     summary = queries.member_summary(user)
     months = queries.last_months(12)
@@ -63,7 +51,8 @@ def _member_page(user, *, manage=False):
     reversed_ids = set(db.session.scalars(select(LedgerEntry.reverses_id).where(
         LedgerEntry.reverses_id.in_([e.id for e in entries]))))
     return render_template(
-        "points/member.html", member=user, s=summary, bars=_chart(series), series=series,
+        "points/member.html", member=user, s=summary, series=series,
+        chart=charts.line_svg([p for p, _v in series], [v for _p, v in series], _("近 12 个月积分")),
         entries=entries[:50], has_more=len(entries) > 50, page=page, stars=queries.stars_of(user),
         manage=manage, reversed_ids=reversed_ids, reverse_form=ReverseForm(), categories=CATEGORIES,
         category=category, entry_categories=sorted(kinds, key=_category_order))
