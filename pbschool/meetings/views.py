@@ -118,7 +118,8 @@ def detail(meeting_id):
             if current_user.id in {u.id for u in services.pending_attendees(meeting)}:
                 flash(str(auth.OWN_RECORD_MESSAGES["own_meeting"]), "info")
             return redirect(url_for("meetings.detail", meeting_id=meeting.id))
-    return render_template("meetings/detail.html", meeting=meeting, form=form, pending=pending)
+    absent = [u for u in services.branch_members(meeting.branch_id) if u.id not in present]
+    return render_template("meetings/detail.html", meeting=meeting, form=form, pending=pending, absent=absent)
 
 
 @bp.route("/meetings/settings", methods=["GET", "POST"])
