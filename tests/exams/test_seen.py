@@ -1,0 +1,43 @@
+"""Issue 15: what a member and the committee office see of exams — home without exams the member
+has finished, and a results histogram whose labels stay inside the picture."""
+
+import datetime as dt
+import re
+
+from pbschool.exams import stats
+from tests.exams.conftest import T0, make_exam
+
+
+def _home_panel(client):
+    home = client.get("/").get_data(as_text=True)
+    if "正在进行的考试" not in home:
+        return ""
+    panel = home[home.index("正在进行的考试"):]
+    return panel[:panel.index("</section>")]
+
+
+def test_an_exam_with_no_attempt_left_leaves_the_home_page(client, auth, make, bank, pinned):
+    """Reproduction: an exam with 0 attempts left stayed on the member's home page."""
+    exam = make_exam(bank, closes_at=T0 + dt.timedelta(hours=3), max_attempts=1)
+    make.user("liuzq")
+    auth.login("liuzq")
+    assert "党章党规知识测试" in _home_panel(client)
+    started = client.post(f"/exams/{exam.id}/start")
+    attempt_id = int(started.headers["Location"].rsplit("/", 1)[1])
+    running = _home_panel(client)
+    assert "党章党规知识测试" in running and "答题中" in running  # still there while it runs
+    client.post(f"/attempts/{attempt_id}/submit", data={"action": "submit"})
+    assert "党章党规知识测试" not in _home_panel(client)
+    assert "剩余 0 次" not in client.get("/").get_data(as_text=True)
+
+
+def test_the_tallest_bars_count_is_drawn_inside_the_histogram(app):
+    """Reproduction: the tallest bar's count was drawn at y = -3, outside the picture."""
+    rows = [("0–10", 0), ("50–60", 3), ("90–100", 12)]
+    with app.test_request_context():
+        svg = str(stats.bar_svg(rows))
+    height = float(re.search(r'viewBox="0 0 [\d.]+ ([\d.]+)"', svg).group(1))
+    for y in re.findall(r'<text [^>]*y="(-?[\d.]+)"', svg):
+        assert 10 <= float(y) <= height  # a 10-unit font's baseline at 10 or below shows whole
+    for y, h in re.findall(r'<rect [^>]*y="(-?[\d.]+)" [^>]*height="([\d.]+)"', svg):
+        assert float(y) >= 0 and float(y) + float(h) <= height
