@@ -573,7 +573,7 @@ def branch_learning():
     rows = services.branch_learning(branch, year)
     courses = services.published_courses()
     if request.args.get("format") == "xlsx":
-        data = xlsx_bytes(f"{branch.code}-{year}", [_("用户名"), _("姓名"), _("岗位"), _("学时"), _("目标学时"),
+        data = xlsx_bytes(f"{branch.name} {year}", [_("用户名"), _("姓名"), _("岗位"), _("学时"), _("目标学时"),
                                                     _("必修课完成"), _("必修课总数"), _("进度")],
                           [[r["user"].username, r["user"].name, r["user"].job_post, float(r["hours"]),
                             float(r["target"]), r["required_done"], r["required"],

@@ -555,10 +555,11 @@ def results(exam_id):
     branches = db.session.scalars(auth.scope_to_branch(select(Branch), current_user, Branch.id)
                                   .order_by(Branch.code)).all()
     if request.args.get("format") == "xlsx":
-        header = ["支部", "用户名", "姓名", "次数", "状态", "得分", "满分", "得分率%", "是否通过", "交卷时间"]
+        header = ["支部", "用户名", "姓名", "次数", "状态", "得分", "满分", "得分率%", "是否通过",
+                  "交卷时间（北京时间）"]
         rows = [[a.user.branch.name if a.user.branch else "", a.user.username, a.user.name, a.number,
                  str(STATE_NAMES.get(a.state, a.state)), _f(a.score), _f(a.max_score), _f(a.percent),
-                 "" if a.passed is None else ("通过" if a.passed else "未通过"), localtime(a.submitted_at)]
+                 "" if a.passed is None else ("通过" if a.passed else "未通过"), a.submitted_at]
                 for a in attempts]
         from pbschool.tabular import xlsx_bytes
 

@@ -154,7 +154,7 @@ def export():
     meetings = db.session.scalars(select(Meeting).where(Meeting.branch_id == branch.id)
                                   .order_by(Meeting.held_on.desc(), Meeting.id.desc())).all()
     body = xlsx_bytes(branch.name, [_("日期"), _("类型"), _("主题"), _("出席人数"), _("出席党员"), _("记录人")],
-                      [(m.held_on, m.kind_name, m.topic, len(m.attendances),
+                      [(m.held_on, _(m.kind_name), m.topic, len(m.attendances),
                         "、".join(a.user.name for a in m.attendances),
                         m.recorded_by.name if m.recorded_by else "") for m in meetings])
     return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -145,9 +145,11 @@ def board():
 @bp.route("/points/board.xlsx")
 @login_required
 def board_xlsx():
-    period, branch, _publication, seal, rows, _where = _board_context()
-    title = f"{period}{_('积分榜')}"
-    lines = [(r["rank"], r["username"], r["name"], r["branch_name"], float(r["points"])) for r in rows]
+    period, branch, publication, seal, rows, _where = _board_context()
+    # the page's words: a published month is its 晒分榜, the month under way its live points
+    title = _("%(p)s 晒分榜", p=period) if publication else _("%(p)s 实时积分", p=period)
+    lines = [(r["rank"] if r["points"] > 0 else "", r["username"], r["name"], r["branch_name"], float(r["points"]))
+             for r in rows]
     if seal:  # the month's seal below the board, to compare with `pbschool ledger verify` and the page
         lines += [(), (_("封存校验码"), seal)]
     return _xlsx(f"points-{period}{'-' + branch.code if branch else ''}.xlsx", title,
@@ -375,7 +377,8 @@ def honours():
 @auth.roles_required("admin", "secretary")
 def honours_xlsx():
     year, _percent, result, _vetoed = _honours()
-    rows = [(code, m.rank_in_branch, m.name, m.username, float(m.points))
+    names = dict(db.session.execute(select(Branch.code, Branch.name)).all())  # the page's names, not codes
+    rows = [(names.get(code, code), m.rank_in_branch, m.name, m.username, float(m.points))
             for code, members in result.items() for m in members]
     return _xlsx(f"honours-{year}.xlsx", f"{year}{_('评先候选')}",
                  [_("支部"), _("支部名次"), _("姓名"), _("用户名"), _("年度积分")], rows)

@@ -41,3 +41,24 @@ def test_the_tallest_bars_count_is_drawn_inside_the_histogram(app):
         assert 10 <= float(y) <= height  # a 10-unit font's baseline at 10 or below shows whole
     for y, h in re.findall(r'<rect [^>]*y="(-?[\d.]+)" [^>]*height="([\d.]+)"', svg):
         assert float(y) >= 0 and float(y) + float(h) <= height
+
+
+def test_the_results_sheet_gives_submission_times_in_beijing_time_and_says_so(client, auth, make, bank, pinned):
+    """Reproduction: exports said UTC (or nothing) while pages say Beijing time."""
+    import io
+
+    from openpyxl import load_workbook
+
+    exam = make_exam(bank, closes_at=T0 + dt.timedelta(hours=3), max_attempts=1)
+    make.user("liuzq", name="刘志强")
+    auth.login("liuzq")
+    attempt_id = int(client.post(f"/exams/{exam.id}/start").headers["Location"].rsplit("/", 1)[1])
+    client.post(f"/attempts/{attempt_id}/submit", data={"action": "submit"})
+    admin = make.user("boss", role="admin")
+    auth.logout()
+    auth.login(admin.username)
+    sheet = load_workbook(io.BytesIO(client.get(f"/admin/exams/{exam.id}/results?format=xlsx").data)).active
+    header = [c.value for c in sheet[1]]
+    assert header[-1] == "交卷时间（北京时间）"
+    assert sheet.cell(row=2, column=len(header)).value == T0 + dt.timedelta(hours=8)
+    assert sheet.freeze_panes == "A2"

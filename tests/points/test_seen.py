@@ -97,3 +97,35 @@ def test_category_chips_are_translated(org, client, auth):
     html = client.get("/points?lang=en").get_data(as_text=True)
     chips = re.findall(r'<span class="chip cat-exam">([^<]*)</span>', html)
     assert chips and all(c != "考试" for c in chips), chips
+
+
+def _xlsx(client, url):
+    import io
+
+    from openpyxl import load_workbook
+
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return load_workbook(io.BytesIO(response.data)).active
+
+
+def test_the_honours_sheet_names_branches_as_the_page_does(org, client, auth):
+    """Reproduction: the honours sheet showed branch codes (ZC1) where the page shows names."""
+    auth.login("admin")
+    sheet = _xlsx(client, "/points/honours.xlsx?year=2026")
+    branches = {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert "综采一队党支部" in branches and "ZC1" not in branches
+    assert sheet.freeze_panes == "A2" and sheet.column_dimensions["A"].width >= 16
+
+
+def test_board_and_stars_sheets_open_well_in_excel_with_the_pages_words(org, client, auth):
+    """Reproduction: no column widths or frozen header rows in any .xlsx."""
+    auth.login("admin")
+    live = _xlsx(client, "/points/board.xlsx?period=2026-03")
+    assert live.title == "2026-03 实时积分" and live.freeze_panes == "A2"
+    assert [c.value for c in live[1]] == ["名次", "用户名", "姓名", "支部", "积分"]
+    assert all(live.column_dimensions[c].width >= 8 for c in "ABCDE")
+    ranks = {row[2]: row[0] for row in live.iter_rows(min_row=2, values_only=True)}
+    assert ranks["刘志强"] == 1 and ranks["孙丽娟"] is None  # no place at 0, as on the page
+    stars = _xlsx(client, "/points/stars.xlsx?quarter=2026-Q1")
+    assert stars.freeze_panes == "A2"
