@@ -35,3 +35,24 @@ def test_the_review_history_shows_creation_not_draft_to_draft(client, auth, make
     history = page[page.index("审核记录"):]
     assert "草稿 → 草稿" not in history
     assert "创建" in history and "草稿 → 待审核" in history
+
+
+def test_a_refused_uploads_reason_is_shown_next_to_the_upload_field(client, auth, make, cm):
+    """Reproduction: the reason flashed at the top of the page while the page jumped down to the
+    upload section, out of sight."""
+    from tests.courses.conftest import upload
+
+    lecturer = make.user(role="lecturer")
+    lesson = services.create_lesson(cm.course(), "班前会上讲党课", 20, "## 导读\n\n正文。", lecturer)
+    db.session.commit()
+    auth.login(lecturer.username)
+    reply = upload(client, lesson, b"plain text, not a video", name="v.mp4")
+    assert reply.status_code == 303 and reply.headers["Location"].endswith("#media")
+    page = client.get(reply.headers["Location"]).get_data(as_text=True)
+    media = page[page.index('id="media"'):]
+    media = media[:media.index("</section>")]
+    reason = re.search(r'<p class="error" role="alert">([^<]+)</p>', media)
+    assert reason and media.index('type="file"') < media.index(reason.group(0))
+    assert 'class="flash flash-error"' not in page[:page.index('id="media"')]  # not at the top
+    again = client.get(reply.headers["Location"]).get_data(as_text=True)
+    assert reason.group(1) not in again  # said once

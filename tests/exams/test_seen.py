@@ -62,3 +62,23 @@ def test_the_results_sheet_gives_submission_times_in_beijing_time_and_says_so(cl
     assert header[-1] == "交卷时间（北京时间）"
     assert sheet.cell(row=2, column=len(header)).value == T0 + dt.timedelta(hours=8)
     assert sheet.freeze_panes == "A2"
+
+
+def test_an_imports_outcome_is_at_the_top_and_its_error_table_scrolls_in_its_box(client, auth, make, app):
+    """Reproduction: the result sat below the form (below the fold on a phone) and the error table
+    widened the page to 392 px."""
+    import io
+
+    from tests.exams.test_importer import GOOD
+
+    make.user("teacher", role="lecturer")
+    auth.login("teacher")
+    done = client.post("/admin/banks/import", data={"bank": "党章题库", "file": (io.BytesIO(GOOD.encode()), "q.csv")},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    assert done.index("导入完成") < done.index("<form method=\"post\" enctype")
+    bad_file = io.BytesIO(("题型,题干,答案\n" + "单选,题,Z\n" * 30).encode())
+    bad = client.post("/admin/banks/import", data={"bank": "党章题库", "file": (bad_file, "q.csv")},
+                      content_type="multipart/form-data").get_data(as_text=True)
+    assert bad.index("导入被拒绝") < bad.index("<form method=\"post\" enctype")
+    box = bad[bad.index('id="import-result"'):]
+    assert box.index('<div class="table-scroll">') < box.index("<table")
