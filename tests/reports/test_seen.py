@@ -62,7 +62,8 @@ def test_month_labels_are_short_and_every_label_stays_inside_the_chart(org, clie
     periods = [f"2025-{m:02d}" for m in range(5, 13)] + [f"2026-{m:02d}" for m in range(1, 5)]
     svg = str(charts.line_svg(periods, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "t"))
     width, height = (float(v) for v in re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg).groups())
-    xs = sorted(float(x) for x in re.findall(r'<text x="([\d.]+)" y="1[45]\d', svg))
+    xs = sorted(float(x) for x, label in re.findall(
+        r'<text x="([\d.]+)" y="[\d.]+" text-anchor="middle"[^>]*>(\d{1,2})</text>', svg))
     assert len(xs) >= 12 and min(b - a for a, b in zip(xs, xs[1:], strict=False)) >= 20  # 12 labels, apart
     for x, y in re.findall(r'<text x="([\d.]+)" y="([\d.]+)"', svg):
         assert 0 <= float(x) <= width and 0 < float(y) <= height
@@ -109,3 +110,19 @@ def test_the_member_record_is_in_beijing_time_and_says_so(org, client, auth, mak
     for sheet in book:
         _sheet_checks(sheet)
     assert "UTC" not in " ".join(str(c.value) for s in book for c in s[1])
+
+
+def test_a_month_without_exams_is_a_gap_not_a_zero_pass_rate(app):
+    from pbschool import charts
+
+    with app.test_request_context():
+        empty = str(charts.line_svg(["2026-01", "2026-02"], [None, None], "t"))
+        gap = str(charts.line_svg(["2026-01", "2026-02", "2026-03"], [80, None, 90], "t"))
+    assert "暂无数据" in empty and "<polyline" not in empty and "<circle" not in empty
+    assert gap.count("<circle") == 2 and "<polyline" not in gap  # two lone points, no line through the gap
+
+
+def test_no_place_is_shown_for_a_tie_at_zero_on_the_branch_page(org, client, auth):
+    auth.login("secretary")
+    html = client.get("/reports/branch").get_data(as_text=True)
+    assert "#1" not in html  # nobody has points this month (April): a tie at 0 is no place
