@@ -2,6 +2,7 @@
 as Excel in China saves it) and .xlsx. Shared by member import, question import and exports."""
 
 import csv
+import datetime as dt
 import io
 import posixpath
 import re
@@ -25,6 +26,7 @@ MAX_XLSX_RATIO = 100  # inflated / compressed, for a part over 1 MiB (real sheet
 MAX_SHARED_STRINGS = 1_000_000
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # China keeps no summer time
 
 
 @dataclass
@@ -527,15 +529,73 @@ _BAD_TITLE = re.compile(r"[\\/*?:\[\]]")
 
 def xlsx_bytes(title, header, rows):
     """An .xlsx with one sheet; text cells are escaped so none runs as a formula."""
+    return xlsx_book([(title, header, rows)])
+
+
+def xlsx_book(sheets):
+    """An .xlsx of ``sheets`` [(title, header, rows)] as people open it in Excel: the header row bold
+    and frozen, columns as wide as what they hold (a Chinese character counts twice), text escaped
+    so none runs as a formula, and times — naive UTC inside the app — written in Beijing time."""
     from openpyxl import Workbook
 
     workbook = Workbook()
-    sheet = workbook.active
-    # a sheet name is at most 31 characters, none of \ / * ? : [ ], not starting or ending with '
-    sheet.title = _BAD_TITLE.sub("_", _CONTROL.sub("", str(title)))[:31].strip("'") or "Sheet1"
-    sheet.append([safe_cell(h) for h in header])
-    for row in rows:
-        sheet.append([safe_cell(v) for v in row])
+    for number, (title, header, rows) in enumerate(sheets):
+        sheet = workbook.active if number == 0 else workbook.create_sheet()
+        add_sheet(sheet, title, header, rows)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _export_value(value):
+    if isinstance(value, dt.datetime):
+        return beijing(value).replace(tzinfo=None)
+    return safe_cell(value)
+
+
+def beijing(moment):
+    """A naive UTC moment in the committee's time zone (Beijing)."""
+    return moment.replace(tzinfo=dt.UTC).astimezone(BEIJING)
+
+
+def _display_width(value):
+    if value is None:
+        return 0
+    if isinstance(value, dt.datetime):
+        return 16
+    if isinstance(value, dt.date):
+        return 10
+    text = str(value)
+    longest = max(text.split("\n"), key=len) if text else ""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in longest)
+
+
+def add_sheet(sheet, title, header, rows):
+    """Fill ``sheet``: escaped title, bold frozen header, Beijing times, widths by content."""
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    # a sheet name is at most 31 characters, none of \ / * ? : [ ], not starting or ending with '
+    sheet.title = _BAD_TITLE.sub("_", _CONTROL.sub("", str(title)))[:31].strip("'") or "Sheet1"
+    sheet.append([safe_cell(h) for h in header])
+    widths = [_display_width(h) for h in header]
+    for row in rows:
+        values = [_export_value(v) for v in row]
+        sheet.append(values)
+        for i, v in enumerate(values):
+            if i >= len(widths):
+                widths.append(0)
+            widths[i] = max(widths[i], _display_width(v))
+    bold = Font(bold=True)
+    for cell in sheet[1]:
+        cell.font = bold
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, dt.datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+            elif isinstance(cell.value, dt.date):
+                cell.number_format = "yyyy-mm-dd"
+    for i, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 60)
+    sheet.freeze_panes = "A2"
+    return sheet

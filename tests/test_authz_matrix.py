@@ -72,7 +72,7 @@ POLICY = {
     "points.admin": ("admin",), "points.award": ("secretary", "secretary_jd", "admin"),
     "points.reverse": OWN_BRANCH, "points.honours": SECRETARIES, "points.honours_xlsx": SECRETARIES,
     "points.member": OWN_BRANCH, "points.rule": ("admin",), "points.stars": SECRETARIES,
-    "points.stars_xlsx": SECRETARIES,
+    "points.stars_xlsx": SECRETARIES, "points.rules": EVERYONE,
     "meetings.index": ("secretary", "secretary_jd", "admin"), "meetings.export": ("secretary", "secretary_jd", "admin"),
     "meetings.detail": OWN_BRANCH, "meetings.new": ("secretary", "secretary_jd", "admin"),
     "meetings.settings": ("admin",),

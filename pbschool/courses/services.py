@@ -448,7 +448,8 @@ def create_lesson(course, title, minutes, body, actor):
     set_lesson_body(lesson, body)
     db.session.add(lesson)
     db.session.flush()
-    _history(lesson, actor, "draft", "draft", "")
+    # a lesson is born a draft: its history says "created", not a move from draft to draft
+    _history(lesson, actor, "", "draft", "")
     audit(actor, "lesson.created", lesson, lesson.title)
     return lesson
 

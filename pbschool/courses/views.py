@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -293,7 +293,12 @@ def edit_lesson(lesson_id=None):
             db.session.commit()
             flash(_("课时已保存"), "success")
             return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
-    return render_template("courses/lesson_form.html", form=form, lesson=lesson, upload_form=UploadForm(),
+    upload_form = UploadForm()
+    kind, said = session.pop("upload_outcome", (None, None)) if lesson else (None, None)
+    if kind == "error":
+        upload_form.file.errors = [said]
+    return render_template("courses/lesson_form.html", form=form, lesson=lesson, upload_form=upload_form,
+                           upload_notice=said if kind == "success" else None,
                            copy=services.working_copy(lesson) if lesson is not None and lesson.id else None,
                            preview_html=render_markdown((form.body.data or "")[:services.MAX_LESSON_CHARS]),
                            action_form=ActionForm(), accept=media.ACCEPT,
@@ -329,13 +334,14 @@ def upload(lesson_id):
         if not isinstance(exc, DomainError):
             raise
         db.session.rollback()
-        flash(exc.message, "error")
+        # said next to the upload field the page lands on (#media), not in a flash at the top
+        session["upload_outcome"] = ("error", exc.message)
         return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id) + "#media"), 303
     if item.kind == "image":
-        flash(_("图片已上传。在正文中写 ![说明](%(url)s) 插入它", url=url_for("courses.media_file",
-                                                                         token=item.stored_name)), "success")
+        session["upload_outcome"] = ("success", _("图片已上传。在正文中写 ![说明](%(url)s) 插入它", url=url_for(
+            "courses.media_file", token=item.stored_name)))
     else:
-        flash(_("已上传 %(name)s", name=item.original_name), "success")
+        session["upload_outcome"] = ("success", _("已上传 %(name)s", name=item.original_name))
     return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id) + "#media"), 303
 
 
@@ -573,7 +579,7 @@ def branch_learning():
     rows = services.branch_learning(branch, year)
     courses = services.published_courses()
     if request.args.get("format") == "xlsx":
-        data = xlsx_bytes(f"{branch.code}-{year}", [_("用户名"), _("姓名"), _("岗位"), _("学时"), _("目标学时"),
+        data = xlsx_bytes(f"{branch.name} {year}", [_("用户名"), _("姓名"), _("岗位"), _("学时"), _("目标学时"),
                                                     _("必修课完成"), _("必修课总数"), _("进度")],
                           [[r["user"].username, r["user"].name, r["user"].job_post, float(r["hours"]),
                             float(r["target"]), r["required_done"], r["required"],

@@ -52,16 +52,19 @@ def bar_svg(rows, width=340, height=160):
     top = max((c for _label, c in rows), default=0) or 1
     n = len(rows)
     slot = width / n
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height + 34}" role="img" aria-label="{escape(_("成绩分布"))}">']
+    head = 14  # room above the tallest bar for its count, so every label stays inside the picture
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {head + height + 34}" role="img" '
+             f'aria-label="{escape(_("成绩分布"))}">']
+    base = head + height
     for i, (label, count) in enumerate(rows):
         h = round(height * count / top)
         x = round(i * slot + 3, 1)
         w = round(slot - 6, 1)
-        parts.append(f'<rect x="{x}" y="{height - h}" width="{w}" height="{h}" fill="#c8161d" rx="2"></rect>')
-        parts.append(f'<text x="{x + w / 2}" y="{height - h - 3}" text-anchor="middle" font-size="10">{count}</text>')
-        parts.append(f'<text x="{x + w / 2}" y="{height + 14}" text-anchor="middle" font-size="8">'
+        parts.append(f'<rect x="{x}" y="{base - h}" width="{w}" height="{h}" fill="#c8161d" rx="2"></rect>')
+        parts.append(f'<text x="{x + w / 2}" y="{base - h - 3}" text-anchor="middle" font-size="10">{count}</text>')
+        parts.append(f'<text x="{x + w / 2}" y="{base + 14}" text-anchor="middle" font-size="8">'
                      f'{escape(label)}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height + 30}" text-anchor="middle" font-size="10">'
+    parts.append(f'<text x="{width / 2}" y="{base + 30}" text-anchor="middle" font-size="10">'
                  f'{escape(_("得分率（%）"))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704  (numbers and escaped labels only)

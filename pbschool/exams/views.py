@@ -222,7 +222,12 @@ def wrong_book():
 
 def home_panel(user):
     """Exams open now with their closing time, on the home page."""
-    rows = services.exams_with_attempts_left(user)[:5]
+    rows = services.exams_with_attempts_left(user)
+    running = set(db.session.scalars(select(Attempt.exam_id).where(
+        Attempt.user_id == user.id, Attempt.state == "in_progress",
+        Attempt.exam_id.in_([e.id for e, _left in rows])))) if rows else set()
+    # an exam with no attempt left is done for this member: it leaves home unless one is running
+    rows = [(e, left, e.id in running) for e, left in rows if left > 0 or e.id in running][:5]
     if not rows:
         return None
     return Markup(render_template("exams/_home_panel.html", rows=rows))  # noqa: S704  (an escaped template)
@@ -550,10 +555,11 @@ def results(exam_id):
     branches = db.session.scalars(auth.scope_to_branch(select(Branch), current_user, Branch.id)
                                   .order_by(Branch.code)).all()
     if request.args.get("format") == "xlsx":
-        header = ["支部", "用户名", "姓名", "次数", "状态", "得分", "满分", "得分率%", "是否通过", "交卷时间"]
+        header = ["支部", "用户名", "姓名", "次数", "状态", "得分", "满分", "得分率%", "是否通过",
+                  "交卷时间（北京时间）"]
         rows = [[a.user.branch.name if a.user.branch else "", a.user.username, a.user.name, a.number,
                  str(STATE_NAMES.get(a.state, a.state)), _f(a.score), _f(a.max_score), _f(a.percent),
-                 "" if a.passed is None else ("通过" if a.passed else "未通过"), localtime(a.submitted_at)]
+                 "" if a.passed is None else ("通过" if a.passed else "未通过"), a.submitted_at]
                 for a in attempts]
         from pbschool.tabular import xlsx_bytes
 

@@ -13,9 +13,11 @@ class CheckboxList(SelectMultipleField):
 
 
 def kind_choices():
+    from flask_babel import gettext
     from wtforms.fields.choices import SelectChoice
 
-    return [SelectChoice(key, name) for key, (name, _every) in MEETING_KINDS.items()]
+    # the names are marked for translation by CapsForm's labels below
+    return [SelectChoice(key, gettext(name)) for key, (name, _every) in MEETING_KINDS.items()]
 
 
 class MeetingForm(FlaskForm):

@@ -260,15 +260,23 @@ def _month_add(year, month, delta):
 def rhythm(branch_id, today=None):
     """How well the branch keeps the 三会一课 rhythm: the last three full months for the monthly
     meetings, the last full quarter for the quarterly ones. Returns status (green/amber/red), the
-    share of slots kept, and a calendar strip of the last six months."""
+    share of slots kept, a calendar strip of the last five months and this one, and the kinds not
+    yet held this month (monthly ones) or this quarter (quarterly ones)."""
     today = today or points.local_date(clock.now())
     months = [_month_add(today.year, today.month, -k) for k in range(6, 0, -1)]  # six full months
     first = dt.date(*months[0], 1)
     held = {}
     for kind, day in db.session.execute(select(Meeting.kind, Meeting.held_on).where(
-            Meeting.branch_id == branch_id, Meeting.held_on >= first)):
+            Meeting.branch_id == branch_id, Meeting.held_on >= first, Meeting.held_on <= today)):
         held[(kind, day.year, day.month)] = held.get((kind, day.year, day.month), 0) + 1
-    strip = {kind: [(f"{y:04d}-{m:02d}", held.get((kind, y, m), 0)) for y, m in months] for kind in MEETING_KINDS}
+    # The strip ends with the month under way, so a meeting just recorded shows at once; the
+    # status is judged on full months only.
+    shown = months[1:] + [(today.year, today.month)]
+    strip = {kind: [(f"{y:04d}-{m:02d}", held.get((kind, y, m), 0)) for y, m in shown] for kind in MEETING_KINDS}
+    this_quarter = [_month_add(today.year, ((today.month - 1) // 3) * 3 + 1, k) for k in range(3)]
+    missing = [kind for kind, (_name, every) in MEETING_KINDS.items()
+               if not any(held.get((kind, y, m), 0) for y, m in
+                          ([(today.year, today.month)] if every == "month" else this_quarter))]
     slots = kept = 0
     quarter_start = _month_add(today.year, ((today.month - 1) // 3) * 3 + 1, -3)
     quarter = [_month_add(*quarter_start, k) for k in range(3)]
@@ -283,4 +291,5 @@ def rhythm(branch_id, today=None):
     share = kept / slots if slots else 0
     status = "green" if share >= 0.9 else "amber" if share >= 0.6 else "red"
     return {"status": status, "share": share, "kept": kept, "slots": slots, "strip": strip,
-            "months": [f"{y:04d}-{m:02d}" for y, m in months]}
+            "months": [f"{y:04d}-{m:02d}" for y, m in shown], "missing": missing,
+            "this_month": f"{today.year:04d}-{today.month:02d}", "this_quarter": points.quarter_of(today)}

@@ -118,7 +118,8 @@ def detail(meeting_id):
             if current_user.id in {u.id for u in services.pending_attendees(meeting)}:
                 flash(str(auth.OWN_RECORD_MESSAGES["own_meeting"]), "info")
             return redirect(url_for("meetings.detail", meeting_id=meeting.id))
-    return render_template("meetings/detail.html", meeting=meeting, form=form, pending=pending)
+    absent = [u for u in services.branch_members(meeting.branch_id) if u.id not in present]
+    return render_template("meetings/detail.html", meeting=meeting, form=form, pending=pending, absent=absent)
 
 
 @bp.route("/meetings/settings", methods=["GET", "POST"])
@@ -153,7 +154,7 @@ def export():
     meetings = db.session.scalars(select(Meeting).where(Meeting.branch_id == branch.id)
                                   .order_by(Meeting.held_on.desc(), Meeting.id.desc())).all()
     body = xlsx_bytes(branch.name, [_("日期"), _("类型"), _("主题"), _("出席人数"), _("出席党员"), _("记录人")],
-                      [(m.held_on, m.kind_name, m.topic, len(m.attendances),
+                      [(m.held_on, _(m.kind_name), m.topic, len(m.attendances),
                         "、".join(a.user.name for a in m.attendances),
                         m.recorded_by.name if m.recorded_by else "") for m in meetings])
     return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -89,6 +89,11 @@ def publication(period):
     return db.session.scalar(select(MonthlyPublication).where(MonthlyPublication.period == period))
 
 
+def last_published_period():
+    """The latest published month ('YYYY-MM'), or None before the first publication."""
+    return db.session.scalar(select(func.max(MonthlyPublication.period)))
+
+
 def board(period, branch_id=None):
     """The month's board, the committee's or one branch's: the frozen snapshot once published, else
     live standings. Plain values only (the caches keep it beyond this session)."""
@@ -328,9 +333,14 @@ def member_summary(user, *, by_category=True):
     }
 
 
-def entries_of(user, limit=None, offset=0):
-    stmt = (select(LedgerEntry).where(LedgerEntry.user_id == user.id).order_by(LedgerEntry.seq.desc())
+def entries_of(user, limit=None, offset=0, category=None):
+    """The member's entries, newest day first (an entry recorded late sits at its own day), one
+    category's only when ``category`` is given."""
+    stmt = (select(LedgerEntry).where(LedgerEntry.user_id == user.id)
+            .order_by(LedgerEntry.day.desc(), LedgerEntry.occurred_at.desc(), LedgerEntry.seq.desc())
             .options(selectinload(LedgerEntry.actor)))
+    if category:
+        stmt = stmt.where(LedgerEntry.category == category)
     if limit:
         stmt = stmt.limit(limit).offset(offset)
     return db.session.scalars(stmt).all()

@@ -5,12 +5,13 @@ from decimal import Decimal
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
-from pbschool import auth, clock
+from pbschool import auth, charts, clock
 from pbschool.accounts.models import Branch, User
 from pbschool.accounts.services import find_branch
 from pbschool.errors import DomainError, show_on_form
@@ -36,30 +37,45 @@ def _xlsx(filename, title, header, rows):
                     headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
-def _chart(series):
-    """Bars for an inline SVG: [(label, value, x, y, height)] on a 0..100 scale."""
-    top = max([abs(v) for _p, v in series] + [Decimal("1")])
-    width = 100 / max(len(series), 1)
-    bars = []
-    for i, (period, value) in enumerate(series):
-        height = float(max(value, 0) / top * 80)
-        bars.append({"label": period[5:], "period": period, "value": value, "x": i * width + width * 0.15,
-                     "w": width * 0.7, "y": 90 - height, "h": height, "tx": i * width + width / 2})
-    return bars
-
-
 def _member_page(user, *, manage=False):
     summary = queries.member_summary(user)
     months = queries.last_months(12)
     series = [(p, summary["by_month"].get(p, queries.ZERO)) for p in months]
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    entries = queries.entries_of(user, limit=51, offset=(page - 1) * 50)
+    category = request.args.get("category") or None
+    kinds = db.session.scalars(select(LedgerEntry.category).where(LedgerEntry.user_id == user.id)
+                               .distinct()).all()
+    if category not in kinds:
+        category = None
+    entries = queries.entries_of(user, limit=51, offset=(page - 1) * 50, category=category)
     reversed_ids = set(db.session.scalars(select(LedgerEntry.reverses_id).where(
         LedgerEntry.reverses_id.in_([e.id for e in entries]))))
     return render_template(
-        "points/member.html", member=user, s=summary, bars=_chart(series), series=series,
+        "points/member.html", member=user, s=summary, series=series,
+        chart=charts.line_svg([p for p, _v in series], [v for _p, v in series], _("近 12 个月积分")),
         entries=entries[:50], has_more=len(entries) > 50, page=page, stars=queries.stars_of(user),
-        manage=manage, reversed_ids=reversed_ids, reverse_form=ReverseForm(), categories=CATEGORIES)
+        manage=manage, reversed_ids=reversed_ids, reverse_form=ReverseForm(), categories=CATEGORIES,
+        category=category, entry_categories=sorted(kinds, key=_category_order))
+
+
+# the four fixed categories, marked for translation (a chip shows gettext of the stored name)
+CATEGORY_LABELS = (_l("学习"), _l("考试"), _l("组织生活"), _l("作用发挥"))
+
+
+def _category_order(name):
+    return (CATEGORIES.index(name) if name in CATEGORIES else len(CATEGORIES), name)
+
+
+@bp.route("/points/rules")
+@login_required
+def rules():
+    """The rules and their caps, for every member: what earns points and how much a day or a month."""
+    found = db.session.scalars(select(PointRule).where(PointRule.is_active.is_(True))).all()
+    found = sorted(found, key=lambda r: (_category_order(r.category), r.name))
+    settings = services.all_settings()
+    return render_template("points/rules.html", rules=found,
+                           month_target=Decimal(str(settings.get("month_target", 10))),
+                           year_target=Decimal(str(settings.get("year_target", 120))))
 
 
 @bp.route("/points")
@@ -79,7 +95,8 @@ def member(user_id):
 # -- boards ------------------------------------------------------------------------------------
 
 def _period_arg():
-    raw = request.args.get("period") or services.current_period()
+    # Boards open on the last published month: the current one is live and, on the 1st, all zeros.
+    raw = request.args.get("period") or queries.last_published_period() or services.current_period()
     try:
         return services.parse_period(raw)
     except DomainError:
@@ -115,21 +132,24 @@ def board():
     top = rows[:10]
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     mine = rows[where[current_user.id]] if current_user.id in where else None
-    series = [(r["name"], r["points"]) for r in top]
-    peak = max([r["points"] for r in top] + [Decimal("1")])
-    return render_template("points/board.html", period=period, branch=branch, publication=publication, seal=seal,
+    chart = charts.bars_svg([(r["name"], r["points"]) for r in top if r["points"] > 0], _("前 10 名积分条形图"))
+    current = services.current_period()
+    return render_template("points/board.html", chart=chart, current=current,
+                           period=period, branch=branch, publication=publication, seal=seal,
                            rows=rows[(page - 1) * BOARD_PAGE:page * BOARD_PAGE], total=len(rows), page=page,
                            pages=max(1, -(-len(rows) // BOARD_PAGE)), mine=mine, branches=branches,
-                           published=published, series=series, peak=peak, me_id=current_user.id,
+                           published=published, series=[r for r in top if r["points"] > 0], me_id=current_user.id,
                            months=queries.last_months(12))
 
 
 @bp.route("/points/board.xlsx")
 @login_required
 def board_xlsx():
-    period, branch, _publication, seal, rows, _where = _board_context()
-    title = f"{period}{_('积分榜')}"
-    lines = [(r["rank"], r["username"], r["name"], r["branch_name"], float(r["points"])) for r in rows]
+    period, branch, publication, seal, rows, _where = _board_context()
+    # the page's words: a published month is its 晒分榜, the month under way its live points
+    title = _("%(p)s 晒分榜", p=period) if publication else _("%(p)s 实时积分", p=period)
+    lines = [(r["rank"] if r["points"] > 0 else "", r["username"], r["name"], r["branch_name"], float(r["points"]))
+             for r in rows]
     if seal:  # the month's seal below the board, to compare with `pbschool ledger verify` and the page
         lines += [(), (_("封存校验码"), seal)]
     return _xlsx(f"points-{period}{'-' + branch.code if branch else ''}.xlsx", title,
@@ -365,7 +385,8 @@ def honours():
 @auth.roles_required("admin", "secretary")
 def honours_xlsx():
     year, _percent, result, _vetoed = _honours()
-    rows = [(code, m.rank_in_branch, m.name, m.username, float(m.points))
+    names = dict(db.session.execute(select(Branch.code, Branch.name)).all())  # the page's names, not codes
+    rows = [(names.get(code, code), m.rank_in_branch, m.name, m.username, float(m.points))
             for code, members in result.items() for m in members]
     return _xlsx(f"honours-{year}.xlsx", f"{year}{_('评先候选')}",
                  [_("支部"), _("支部名次"), _("姓名"), _("用户名"), _("年度积分")], rows)

@@ -212,8 +212,8 @@ def branch_quarter_rows(quarter):
 
 
 def committee_series(months, branch_id=None):
-    """Per month: points per member and learning hours per member (of the committee, or of one
-    branch), for the 12-month charts."""
+    """Per month: points per member, learning hours per member and the exam pass rate (of the
+    committee, or of one branch), for the 12-month charts."""
     members = _members(branch_id)
     count = len(members) or 1
     ids = [m.id for m in members]
@@ -229,7 +229,11 @@ def committee_series(months, branch_id=None):
         hrs = db.session.scalar(select(func.coalesce(func.sum(LessonProgress.hours_credited), 0)).where(
             LessonProgress.completed_at >= start, LessonProgress.completed_at < end,
             LessonProgress.user_id.in_(ids)))
-        series.append({"period": period,
+        graded, passed = db.session.execute(
+            select(func.count(Attempt.id), func.coalesce(func.sum(db.case((Attempt.passed.is_(True), 1), else_=0)), 0))
+            .where(Attempt.state == "submitted", Attempt.is_preview.is_(False), Attempt.submitted_at >= start,
+                   Attempt.submitted_at < end, Attempt.user_id.in_(ids))).one()
+        series.append({"period": period, "pass_rate": _pct(int(passed or 0), int(graded or 0)),
                        "points": (pts.get(period, Decimal(0)) / count).quantize(Decimal("0.1")),
                        "hours": (Decimal(str(hrs)) / count).quantize(Decimal("0.01"))})
     return series

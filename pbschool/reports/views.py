@@ -4,10 +4,11 @@ import io
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from pbschool import auth
+from pbschool import auth, charts
 from pbschool.accounts.models import User
 from pbschool.accounts.services import find_branch
 from pbschool.courses.models import Lesson, LessonProgress
@@ -18,10 +19,25 @@ from pbschool.points import queries as point_queries
 from pbschool.points import services as points
 from pbschool.reports import bp, figures, services
 from pbschool.reports.models import BranchRating
-from pbschool.tabular import safe_cell, xlsx_bytes
+from pbschool.tabular import add_sheet, xlsx_book
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RHYTHM = {"green": "按时", "amber": "有欠缺", "red": "明显滞后"}
+#: A member's learning status, in the same words on the page and in its .xlsx.
+MEMBER_STATUS = {"green": _l("正常"), "amber": _l("稍落后"), "red": _l("落后")}
+
+
+def _series_charts(series):
+    """The 12-month line charts of a series from ``figures.committee_series``."""
+    periods = [s["period"] for s in series]
+    return {"points": charts.line_svg(periods, [s["points"] for s in series], _("人均积分")),
+            "hours": charts.line_svg(periods, [s["hours"] for s in series], _("人均学时")),
+            "pass_rate": charts.line_svg(periods, [s["pass_rate"] for s in series], _("考试通过率（%）"))}
+
+
+def _series_sheet(series):
+    return (_("近12个月"), [_("月份"), _("人均积分"), _("人均学时"), _("考试通过率%")],
+            [(s["period"], _num(s["points"]), _num(s["hours"]), _num(s["pass_rate"])) for s in series])
 
 
 def _xlsx(filename, body):
@@ -60,13 +76,19 @@ def overview():
         return redirect(url_for("reports.overview"))
     months = point_queries.last_months(12)
     series = figures.committee_series(months)
-    peak_points = max([s["points"] for s in series] + [1])
-    peak_hours = max([s["hours"] for s in series] + [1])
+    rows = figures.branch_rows()
+    names = [r["branch"].name for r in rows]
+    bars = {"hours": charts.bars_svg(zip(names, [r["hours_completion"] for r in rows], strict=True),
+                                     _("学时完成率"), "%"),
+            "pass_rate": charts.bars_svg(zip(names, [r["exam_pass_rate"] for r in rows], strict=True),
+                                         _("考试通过率"), "%"),
+            "points": charts.bars_svg(zip(names, [r["points_per_member"] for r in rows], strict=True),
+                                      _("本月人均积分"))}
     quarters = point_queries.ended_quarters()
     ratings = db.session.scalars(select(BranchRating).where(BranchRating.quarter.in_(quarters))
                                  .order_by(BranchRating.quarter.desc(), BranchRating.score.desc())).all()
-    return render_template("reports/overview.html", rows=figures.branch_rows(), series=series,
-                           peak_points=peak_points, peak_hours=peak_hours, quarters=quarters, ratings=ratings,
+    return render_template("reports/overview.html", rows=rows, series=series, charts=_series_charts(series),
+                           bars=bars, quarters=quarters, ratings=ratings,
                            weights=services.weights(), rhythm_names=RHYTHM)
 
 
@@ -74,12 +96,13 @@ def overview():
 @auth.roles_required("admin")
 def overview_xlsx():
     rows = figures.branch_rows()
-    body = xlsx_bytes(_("网上考核"), [_("支部"), _("党员数"), _("三会一课"), _("学时完成率%"), _("考试通过率%"),
+    series = figures.committee_series(point_queries.last_months(12))
+    body = xlsx_book([(_("网上考核"), [_("支部"), _("党员数"), _("三会一课"), _("学时完成率%"), _("考试通过率%"),
                                      _("本月人均积分"), _("星级")],
                       [(r["branch"].name, r["members"], _(RHYTHM[r["rhythm"]["status"]]),
                         _num(r["hours_completion"]), _num(r["exam_pass_rate"]), _num(r["points_per_member"]),
                         r["rating"].stars if r["rating"] and r["rating"].stars is not None else "")
-                       for r in rows])
+                       for r in rows]), _series_sheet(series)])
     return _xlsx("overview.xlsx", body)
 
 
@@ -108,8 +131,7 @@ def branch():
     series = figures.committee_series(point_queries.last_months(12), target.id)
     return render_template("reports/branch.html", branch=target, rows=figures.member_rows(target.id),
                            rhythm=meetings.rhythm(target.id), rhythm_names=RHYTHM, series=series,
-                           peak_points=max([s["points"] for s in series] + [1]),
-                           peak_hours=max([s["hours"] for s in series] + [1]))
+                           charts=_series_charts(series), member_status=MEMBER_STATUS)
 
 
 @bp.route("/reports/branch.xlsx")
@@ -117,13 +139,14 @@ def branch():
 def branch_xlsx():
     target = _branch_arg()
     rows = figures.member_rows(target.id)
-    body = xlsx_bytes(target.name, [_("姓名"), _("用户名"), _("学时"), _("目标学时"), _("本月积分"), _("本年积分"),
+    series = figures.committee_series(point_queries.last_months(12), target.id)
+    body = xlsx_book([(target.name, [_("姓名"), _("用户名"), _("学时"), _("目标学时"), _("本月积分"), _("本年积分"),
                                     _("最近评星"), _("最近考试"), _("状态")],
                       [(r["user"].name, r["user"].username, float(r["hours"]), float(r["target"]),
                         float(r["month_points"]), float(r["year_points"]),
                         r["stars"].stars if r["stars"] else "",
                         f"{r['last_exam'][0]} {r['last_exam'][1].percent or ''}" if r["last_exam"] else "",
-                        _(RHYTHM[r["status"]])) for r in rows])
+                        str(MEMBER_STATUS[r["status"]])) for r in rows]), _series_sheet(series)])
     return _xlsx(f"branch-{target.code}.xlsx", body)
 
 
@@ -138,11 +161,7 @@ def member_record(user_id):
     book = Workbook()
 
     def sheet(title, header, rows, first=False):
-        ws = book.active if first else book.create_sheet()
-        ws.title = title[:31]
-        ws.append([safe_cell(h) for h in header])
-        for row in rows:
-            ws.append([safe_cell(v) for v in row])
+        add_sheet(book.active if first else book.create_sheet(), title, header, rows)
 
     summary = point_queries.member_summary(member)
     sheet(_("概况"), [_("项目"), _("内容")], [
@@ -153,12 +172,12 @@ def member_record(user_id):
         select(LessonProgress, Lesson.title).join(Lesson, LessonProgress.lesson_id == Lesson.id)
         .where(LessonProgress.user_id == member.id, LessonProgress.completed_at.isnot(None))
         .order_by(LessonProgress.completed_at)).all()
-    sheet(_("学时"), [_("完成时间(UTC)"), _("课时"), _("学时")],
+    sheet(_("学时"), [_("完成时间（北京时间）"), _("课时"), _("学时")],
           [(p.completed_at, title, float(p.hours_credited)) for p, title in lessons])
     attempts = db.session.execute(
         select(Attempt, Exam.title).join(Exam, Attempt.exam_id == Exam.id)
         .where(Attempt.user_id == member.id, Attempt.is_preview.is_(False)).order_by(Attempt.started_at)).all()
-    sheet(_("考试"), [_("考试"), _("第几次"), _("交卷时间(UTC)"), _("得分"), _("满分"), _("通过")],
+    sheet(_("考试"), [_("考试"), _("第几次"), _("交卷时间（北京时间）"), _("得分"), _("满分"), _("通过")],
           [(title, a.number, a.submitted_at, _num(a.score), _num(a.max_score),
             "" if a.passed is None else (_("是") if a.passed else _("否"))) for a, title in attempts])
     sheet(_("积分"), [_("日期"), _("计入月份"), _("类别"), _("事由"), _("积分"), _("一票否决")],

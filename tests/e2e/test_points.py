@@ -33,7 +33,7 @@ def test_member_sees_points_with_chart(live_server, page, login):
     assert page.locator("[data-testid=balance]").inner_text() == "4.0"
     chart = page.locator("[data-testid=points-chart] svg")
     assert chart.is_visible()
-    assert page.locator("[data-testid=points-chart] rect").count() == 12
+    assert page.locator("[data-testid=points-chart] circle").count() == 12  # a line chart, a point a month
     assert "通过安全规程考试" in page.content()
     assert no_horizontal_scroll(page)
     page.screenshot(path=str(ARTIFACTS / "points-member-375.png"), full_page=True)
@@ -67,7 +67,7 @@ def test_admin_publishes_a_month_and_the_board_appears(live_server, page, login)
     page.wait_for_load_state("domcontentloaded")
     assert "已发布" in page.content()
     page.goto(live_server.url + f"/points/board?period={last_month}")
-    assert "已发布" in page.locator(".page-head").inner_text()
+    assert "已公布" in page.locator(".page-head").inner_text()
     assert "刘志强" in page.locator("table.board").inner_text()
     assert no_horizontal_scroll(page)
     page.screenshot(path=str(ARTIFACTS / "points-board-375.png"), full_page=True)

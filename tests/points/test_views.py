@@ -46,7 +46,7 @@ def test_board_page_and_xlsx(org, client, auth):
     auth.login("other")  # every member reads every board (晒分 is open within the committee)
     html = client.get("/points/board?period=2026-03&branch=ZC1").get_data(as_text=True)
     table = html[html.index('<table class="table board">'):]
-    assert "刘志强" in table and "孙丽娟" not in table and "实时排名" in html
+    assert "刘志强" in table and "孙丽娟" not in table and "实时 · 未公布" in html
     response = client.get("/points/board.xlsx?period=2026-03")
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.data)).active

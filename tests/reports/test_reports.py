@@ -56,7 +56,7 @@ def test_branch_ratings_proposed_then_confirmed(org):
 def test_overview_pages_and_exports(org, client, auth):
     auth.login("admin")
     html = client.get("/reports/overview").get_data(as_text=True)
-    assert "综采一队党支部" in html and "机电科党支部" in html and "近 12 个月人均积分" in html
+    assert "综采一队党支部" in html and "机电科党支部" in html and "近 12 个月" in html and "line-chart" in html
     sheet = load_workbook(io.BytesIO(client.get("/reports/overview.xlsx").data)).active
     assert [c.value for c in sheet[1]][:3] == ["支部", "党员数", "三会一课"]
     response = client.post("/reports/overview", data={"action": "compute", "quarter": "2026-Q1"})
@@ -66,7 +66,7 @@ def test_overview_pages_and_exports(org, client, auth):
     db.session.refresh(rating)
     assert rating.stars == 3
     branch_page = client.get("/reports/branch?branch=ZC1").get_data(as_text=True)
-    assert "刘志强" in branch_page and "近 12 个月人均积分" in branch_page
+    assert "刘志强" in branch_page and "近 12 个月" in branch_page
 
 
 def test_secretary_sees_own_branch_only_and_member_record(org, client, auth):
