@@ -131,6 +131,23 @@ def _check(page, response, name, key, label, problems):
         problems.setdefault(key, []).append(f"{label}: {problem}")
 
 
+def _open_the_menu(page, name):
+    """On a PC the sections are a bar with dropdowns; on a phone they are in the menu. Opens the bar's
+    last section (or the phone's menu), screenshots it, and says what was on screen."""
+    state = page.evaluate("""() => {
+      const shown = s => { const e = document.querySelector(s); return !!e && e.getClientRects().length > 0; };
+      return {bar: shown('.topnav'), hamburger: shown('.menu-icon'),
+              sections: [...document.querySelectorAll('.topnav > a, .topnav summary')].map(e => e.innerText.trim())};
+    }""")
+    opener = page.locator(".topnav summary").last if state["bar"] else page.locator(".menu summary")
+    opener.click()
+    visible = page.locator(".topnav-group[open] .topnav-panel a, .menu[open] .menu-sections a")
+    state["opened"] = sum(1 for k in range(visible.count()) if visible.nth(k).is_visible())
+    _shot(page, f"{name}-menu-open")
+    opener.click()
+    return state
+
+
 def _sit_an_exam(page, server, size, problems):
     """The page a member spends the longest on: the demo exam, started from the exam list."""
     for lang in LANGS:
@@ -167,7 +184,7 @@ def crawl(tmp_path_factory):
         db.session.remove()
     server = LiveServer(app)
     server.start()
-    problems, menus = {}, {}
+    problems, menus, navs = {}, {}, {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -184,6 +201,7 @@ def crawl(tmp_path_factory):
                     page.click("button[type=submit]")
                     page.wait_for_load_state("domcontentloaded")
                     menus.setdefault(role, _menu_links(page))
+                    navs[(role, size)] = _open_the_menu(page, f"{role}-{size}")
                     for lang in LANGS:
                         page.goto(f"{server.url}/lang/{lang}")
                         for path in PAGES[role]:
@@ -198,7 +216,7 @@ def crawl(tmp_path_factory):
         server.stop()
         with app.app_context():
             db.engine.dispose()
-    return {"problems": problems, "menus": menus, "seconds": time.monotonic() - started}
+    return {"problems": problems, "menus": menus, "navs": navs, "seconds": time.monotonic() - started}
 
 
 @pytest.mark.parametrize("role", list(ROLES))
@@ -208,19 +226,28 @@ def test_the_menus_reach_the_pages_this_test_visits(crawl, role):
 
 
 def _cases():
-    yield pytest.param("member", "sitting", id="member-sitting-the-demo-exam")
-    for role, paths in PAGES.items():
+    for role, paths in [("member", ["sitting"]), *PAGES.items()]:
         for path in paths:
             marks = []
             if (role, path) in KNOWN:
                 marks.append(pytest.mark.xfail(strict=False, reason=KNOWN[(role, path)]))
-            yield pytest.param(role, path, id=f"{role}{path}", marks=marks)
+            yield pytest.param(role, path, id=f"{role}{path}" if path != "sitting" else "member-sitting-the-demo-exam",
+                               marks=marks)
 
 
 @pytest.mark.parametrize(("role", "path"), list(_cases()))
 def test_every_page_fits_the_phone_and_the_pc_in_both_languages(crawl, role, path):
     found = crawl["problems"].get((role, path), [])
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_a_pc_gets_a_bar_of_sections_and_a_phone_the_menu(crawl, role):
+    """Reproduction: on a PC the only navigation was a hamburger of 18 items."""
+    pc, phone = crawl["navs"][(role, "1366")], crawl["navs"][(role, "375")]
+    assert pc["bar"] and not pc["hamburger"] and pc["opened"] >= 1
+    assert len(pc["sections"]) <= 5  # 首页 and at most 学习 / 考试 / 积分 / 管理
+    assert phone["hamburger"] and not phone["bar"] and phone["opened"] >= 4
 
 
 def test_the_crawl_stays_quick(crawl):
