@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from pbschool import clock
 from pbschool.accounts.models import Branch, User
-from pbschool.courses.models import Comment, LessonProgress
+from pbschool.courses.models import Comment, Lesson, LessonProgress
 from pbschool.exams import marking
 from pbschool.exams.models import Attempt, Exam
 from pbschool.extensions import db
@@ -43,6 +43,8 @@ def test_the_demo_shows_months_of_a_working_organisation_and_keeps_every_rule(ap
         admin = db.session.scalar(select(User).where(User.username == "admin"))
         waiting = sum(len(marking.awaiting_marking(exam, admin)) for exam in db.session.scalars(select(Exam)))
         assert waiting >= 10
+        # a lecturer's lesson waiting for review
+        assert count(Lesson.id, Lesson.state == "submitted") == 1
         # meetings in every branch, published months, the last quarter's stars, comments to moderate
         assert count(func.distinct(Meeting.branch_id)) == 3
         assert count(MonthlyPublication.id) >= 3
