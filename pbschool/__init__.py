@@ -103,6 +103,7 @@ def create_app(test_config=None):
         if "layout_globals" not in g:
             g.layout_globals = {
                 "nav_items": registry.nav_for(current_user),
+                "nav_groups": registry.nav_groups_for(current_user),
                 "committee_name": app.config.get("COMMITTEE_NAME", ""),
                 "current_locale": str(get_locale()),
             }

@@ -1,11 +1,12 @@
-"""The demo organisation: a committee with three branches and one user of every role."""
+"""The demo organisation: a committee with three branches, one user of every role and about thirty
+members, with a few months of history (pbschool.demo_history)."""
 
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
 
-from pbschool import registry
+from pbschool import clock, demo_history, registry
 from pbschool.accounts import services
 from pbschool.accounts.models import Branch, DemoRecord, User
 from pbschool.errors import DomainError
@@ -31,7 +32,15 @@ USERS = [
     ("member4", "孙丽娟", "member", "JD", "电工"),
     ("member5", "吴国栋", "member", "JD", "绞车司机"),
     ("member6", "郑雅静", "member", "JG1", "文书"),
-]
+] + [(f"member{n}", name, "member", branch, post) for n, (name, branch, post) in enumerate([
+    ("王磊", "ZC1", "采煤机司机"), ("李娜", "ZC1", "安全员"), ("张伟", "ZC1", "支架工"), ("刘洋", "ZC1", "瓦斯检查员"),
+    ("陈刚", "ZC1", "班长"), ("杨帆", "ZC1", "电钳工"), ("黄勇", "ZC1", "运输工"), ("周敏", "ZC1", "材料员"),
+    ("吴昊", "JD", "维修电工"), ("徐静", "JD", "机电技术员"), ("孙强", "JD", "主提升司机"),
+    ("马超", "JD", "压风机司机"),
+    ("胡军", "JD", "变电所值班员"), ("朱丽", "JD", "设备管理员"), ("郭鹏", "JD", "排水泵工"),
+    ("何欣", "JG1", "党建干事"), ("高峰", "JG1", "调度员"), ("林芳", "JG1", "统计员"), ("罗斌", "JG1", "宣传干事"),
+    ("梁爽", "JG1", "人事干事"),
+], start=7)]
 
 
 def _made(kind):
@@ -84,7 +93,8 @@ def load():
     created = 0
     for username, name, role, branch, job_post in USERS:
         if db.session.scalar(select(User.id).where(User.username == username)) is None:
-            user, _password = services.create_user(username, name, role, branch, job_post, DEMO_PASSWORD)
+            with clock.pinned(demo_history.joined_at()):  # they belong in the months of the history
+                user, _password = services.create_user(username, name, role, branch, job_post, DEMO_PASSWORD)
             _mark("user", user, username)
             created += 1
     db.session.commit()
@@ -92,6 +102,9 @@ def load():
     content_dir = Path(current_app.root_path).parent / "content"
     for loader in registry.demo_loaders:
         yield from loader(content_dir)
+        db.session.commit()
+    if current_app.config.get("DEMO_HISTORY", True):  # tests of the refusal turn the months of history off
+        yield from demo_history.load(user_ids())
         db.session.commit()
     yield ""
     yield f"demo logins (password for all: {DEMO_PASSWORD}):"

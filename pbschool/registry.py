@@ -6,6 +6,8 @@ to import the feature.
 
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
+
 
 @dataclass(order=True)
 class NavItem:
@@ -14,6 +16,7 @@ class NavItem:
     label: object = field(compare=False)  # a lazy string
     roles: tuple = field(compare=False, default=())  # empty: every logged-in user
     icon: str = field(compare=False, default="")
+    group: str = field(compare=False, default="")  # one of NAV_GROUPS' keys; empty: by blueprint
 
 
 @dataclass(order=True)
@@ -27,11 +30,41 @@ nav_items: list[NavItem] = []
 home_panels: list[HomePanel] = []
 
 
-def add_nav(endpoint, label, *, order=50, roles=(), icon=""):
+def add_nav(endpoint, label, *, order=50, roles=(), icon="", group=""):
     if any(item.endpoint == endpoint for item in nav_items):
         return
-    nav_items.append(NavItem(order, endpoint, label, tuple(roles), icon))
+    nav_items.append(NavItem(order, endpoint, label, tuple(roles), icon, group))
     nav_items.sort()
+
+
+#: The top bar's sections, in order: (key, label). An item without a group goes by its blueprint
+#: (``_GROUP_OF_BLUEPRINT``), so features need not know how the bar is laid out.
+NAV_GROUPS = (("learn", _l("学习")), ("exams", _l("考试")), ("points", _l("积分")), ("manage", _l("管理")))
+_GROUP_OF_BLUEPRINT = {"courses": "learn", "exams": "exams", "points": "points"}
+
+
+@dataclass
+class NavGroup:
+    key: str
+    label: object
+    items: list
+
+    @property
+    def single(self):
+        """A section of one item is a plain link in the bar, not a dropdown of one."""
+        return self.items[0] if len(self.items) == 1 else None
+
+
+def nav_groups_for(user):
+    """The user's menu items in the top bar's sections, empty sections left out."""
+    items = nav_for(user)
+    groups = []
+    for key, label in NAV_GROUPS:
+        mine = [item for item in items
+                if (item.group or _GROUP_OF_BLUEPRINT.get(item.endpoint.split(".")[0], "manage")) == key]
+        if mine:
+            groups.append(NavGroup(key, label, mine))
+    return groups
 
 
 def add_home_panel(render, *, order=50, roles=()):

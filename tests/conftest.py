@@ -73,6 +73,7 @@ def make_test_config(tmp_path, database_url, **overrides):
         "LANGUAGES": ["zh_CN", "en"],
         "COMMITTEE_NAME": "测试矿党委",
         "DEMO_MODE": False,
+        "DEMO_HISTORY": False,  # the demo's months of history take seconds; the tests that need it turn it on
     }
     config.update(overrides)
     return config

@@ -23,13 +23,10 @@ def init_app(app):
 
 
 def _demo(content_dir):
-    """Default rules, and a few months of points for the demo members so the charts have a shape."""
-    import datetime as dt
+    """Default rules. The demo's points come from its history (pbschool.demo_history): lessons really
+    studied, exams really taken, meetings and awards, each through its service."""
+    from sqlalchemy import inspect
 
-    from sqlalchemy import inspect, select
-
-    from pbschool import clock
-    from pbschool.accounts.models import User
     from pbschool.extensions import db
     from pbschool.points import services
 
@@ -37,23 +34,4 @@ def _demo(content_dir):
         yield "points: skipped, the ledger tables are not in the database yet (pbschool init)"
         return
     services.ensure_default_rules()
-    from pbschool import demo
-
-    # Only the demo's own users: never anyone else's ledger (CONTRACT.md).
-    members = db.session.scalars(select(User).where(User.branch_id.isnot(None), User.id.in_(demo.user_ids()))
-                                 .order_by(User.id)).all()
-    written = 0
-    today = clock.now()
-    for n, user in enumerate(members):
-        for back in range(5, -1, -1):
-            moment = today - dt.timedelta(days=30 * back + n)
-            for k in range(1 + (n + back) % 4):
-                if services.record_event(user, "lesson_completed", f"demo:lesson:{back}:{k}:user:{user.id}",
-                                         value=1, occurred_at=moment - dt.timedelta(hours=k),
-                                         reason="完成课程学习（示例）"):
-                    written += 1
-            if (n + back) % 2 == 0 and services.record_event(
-                    user, "exam_passed", f"demo:exam:{back}:user:{user.id}", points=2, value=85,
-                    occurred_at=moment, reason="通过月度应知应会考试（示例）"):
-                written += 1
-    yield f"points: default rules ready, {written} demo ledger entries added"
+    yield "points: default rules ready"

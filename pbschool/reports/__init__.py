@@ -14,3 +14,6 @@ def init_app(app):
     app.register_blueprint(bp)
     registry.add_nav("reports.overview", _l("网上考核"), order=65, roles=("admin",))
     registry.add_nav("reports.branch", _l("支部概览"), order=54, roles=("secretary",))
+    from pbschool.reports import todo
+
+    registry.add_home_panel(todo.home_panel, order=5, roles=("admin", "secretary", "lecturer"))

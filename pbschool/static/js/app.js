@@ -16,3 +16,13 @@
     }
   });
 })();
+// One open dropdown at a time in the top bar, and a click elsewhere closes it.
+(function () {
+  "use strict";
+  var selector = "details.topnav-group, details.menu";
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll(selector + "[open]").forEach(function (open) {
+      if (!open.contains(event.target)) { open.removeAttribute("open"); }
+    });
+  });
+})();
