@@ -195,7 +195,8 @@ def new_user():
         try:
             user, generated = services.create_user(
                 form.username.data, form.name.data, form.role.data, form.branch.data or None,
-                form.job_post.data, form.password.data or None, actor=current_user)
+                form.job_post.data, form.password.data or None, actor=current_user,
+                must_change_password=True)  # the office chose it: the member replaces it first
         except DomainError as exc:
             show_on_form(form, exc, "username")
         else:
