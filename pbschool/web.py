@@ -1,5 +1,8 @@
 """The site's own pages: the home page that features fill with panels, and security headers."""
 
+import unicodedata
+from urllib.parse import unquote, urlsplit
+
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -23,16 +26,42 @@ def home():
     return render_template("home.html", panels=panels)
 
 
+def safe_next(target, default=None):
+    r"""``target`` when it is a path on this site, else ``default`` (the home page).
+
+    Every redirect whose target comes from the request goes through here. Browsers forgive what a
+    parser does not: they drop tabs and newlines inside a URL and read a backslash as a slash, so
+    "/\t/evil.example" or "/\\evil.example" lands on another site, and a newline in a Location header
+    is a 500. A target with a scheme, a host, a control or space character or a backslash is refused,
+    and so is a path that decodes to one (a query may hold encoded spaces)."""
+    fallback = default or url_for("web.home")
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > 2048:
+        return fallback
+    if target.startswith("//") or "\\" in target or any(_unsafe_char(c) for c in target):
+        return fallback
+    parts = urlsplit(target)
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or path.startswith("//") or "\\" in path or any(_unsafe_char(c) for c in path):
+        return fallback
+    return target
+
+
+def _unsafe_char(char):
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs")
+
+
 @bp.route("/lang/<code>")
 def set_language(code):
     from flask import session
 
     if code in ("zh_CN", "en"):
         session["lang"] = code
-    target = request.referrer or url_for("web.home")
-    if not target.startswith(request.host_url):
-        target = url_for("web.home")
-    return redirect(target)
+    # back to the page the switch was on, when it was one of ours
+    referrer = urlsplit(request.referrer or "")
+    target = None
+    if referrer.netloc == request.host and referrer.scheme in ("http", "https"):
+        target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return redirect(safe_next(target))
 
 
 @bp.route("/healthz")

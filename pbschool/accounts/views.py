@@ -24,6 +24,7 @@ from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db, limiter
 from pbschool.tabular import import_upload
+from pbschool.web import safe_next
 
 PAGE_SIZE = 50
 
@@ -38,9 +39,7 @@ def _failed(response):
 
 
 def _safe_next(target):
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web.home")
+    return safe_next(target)
 
 
 # What a user whose password an admin set or generated may open before choosing their own.

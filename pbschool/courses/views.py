@@ -27,6 +27,7 @@ from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.markup import render_markdown
 from pbschool.tabular import xlsx_bytes
+from pbschool.web import safe_next
 
 STATE_NAMES = {"draft": _l("草稿"), "submitted": _l("待审核"), "published": _l("已发布"), "returned": _l("已退回")}
 STATE_CHIPS = {"draft": "off", "submitted": "warn", "published": "ok", "returned": "bad"}
@@ -501,10 +502,7 @@ def moderate(comment_id):
     else:
         abort(400)
     db.session.commit()
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(url_for("courses.comment_queue"))
+    return redirect(safe_next(request.form.get("next"), url_for("courses.comment_queue")))
 
 
 @bp.route("/admin/courses")
