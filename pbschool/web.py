@@ -1,12 +1,19 @@
 """The site's own pages: the home page that features fill with panels, and security headers."""
 
+import json
+import math
+import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+import flask
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import BadRequest
 
 from pbschool import registry
+from pbschool.errors import DomainError
 
 bp = Blueprint("web", __name__)
 
@@ -102,6 +109,104 @@ def security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if response.mimetype == "text/html":
+    if response.mimetype == "text/html" or request.blueprint == "api" or _personal():
         headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _personal():
+    """Whether this answer was made for a signed-in person: a shared or browser cache must not
+    keep it. Asks only what the request already loaded (no query, even with the database down)."""
+    user = g.get("_login_user")
+    return request.endpoint != "static" and user is not None and user.is_authenticated
+
+
+# -- bounds on what a request carries ----------------------------------------------------------
+
+#: The largest id or number any request may carry: a database integer (PostgreSQL's int4).
+INT_MAX = 2**31 - 1
+#: Nesting deeper than any body we accept, far below what would exhaust Python's recursion limit.
+JSON_MAX_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def in_range(value):
+    return -INT_MAX <= value <= INT_MAX
+
+
+def _json_depth_ok(data):
+    """True when ``data`` (JSON text) nests at most JSON_MAX_DEPTH deep; read before parsing."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    brackets = data.count(b"[") + data.count(b"{")
+    if brackets <= JSON_MAX_DEPTH:
+        return True
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > JSON_MAX_DEPTH:
+                return False
+        else:
+            depth -= 1
+    return True
+
+
+def _bounded_int(text):
+    value = int(text)
+    if not in_range(value):
+        raise DomainError(f"数字 {text[:20]} 超出范围（绝对值不超过 {INT_MAX}）", "out_of_range", 400)
+    return value
+
+
+def _bounded_float(text):
+    value = float(text)
+    if not math.isfinite(value) or not in_range(value):
+        raise DomainError(f"数字 {text[:20]} 超出范围（绝对值不超过 {INT_MAX}）", "out_of_range", 400)
+    return value
+
+
+def _no_constant(name):
+    raise DomainError(f"JSON 中不能有 {name}", "bad_json", 400)
+
+
+class _BoundedJSON:
+    """Request bodies are parsed through this: too deep a nesting is refused before the parser
+    recurses into it (a RecursionError was a 500 on every JSON endpoint), and a number beyond a
+    database integer, NaN or Infinity never reaches a query. The errors are DomainErrors, not
+    ValueErrors, so that get_json(silent=True) does not quietly turn them into "no body"."""
+
+    @staticmethod
+    def loads(data, **kwargs):
+        if not _json_depth_ok(data):
+            raise DomainError(f"JSON 嵌套过深（最多 {JSON_MAX_DEPTH} 层）", "too_deep", 400)
+        return json.loads(data, parse_int=_bounded_int, parse_float=_bounded_float,
+                          parse_constant=_no_constant, **kwargs)
+
+    @staticmethod
+    def dumps(obj, **kwargs):
+        return flask.json.dumps(obj, **kwargs)
+
+
+class BoundedMultiDict(ImmutableMultiDict):
+    """Query strings and forms: ``get(..., type=int)`` beyond a database integer is a 400, never an
+    overflow in the database (``?branch=2147483648`` on the results page was a 500)."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 (werkzeug's own signature)
+        value = super().get(key, default, type)
+        if type is int and isinstance(value, int) and not in_range(value):
+            raise BadRequest(f"参数 {key} 超出范围")
+        return value
+
+
+class Request(flask.Request):
+    parameter_storage_class = BoundedMultiDict
+
+    @property
+    def json_module(self):
+        return _BoundedJSON
+
+    @json_module.setter
+    def json_module(self, value):
+        pass  # Flask hands each request the app's JSON provider; bodies are parsed through ours

@@ -399,12 +399,17 @@ def test_production_cookies_are_secure_httponly_and_samesite_lax(app_factory, mo
     response = login(client, "liuzq", remember=True)
     assert response.status_code == 302
     cookies = {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
-    assert {"session", REMEMBER} <= set(cookies)
-    for name in ("session", REMEMBER):
+    # __Host- cookies (issue 12): the browser keeps them only if Secure, Path=/ and without Domain
+    assert {"__Host-session", "__Host-" + REMEMBER} <= set(cookies)
+    for name in ("__Host-session", "__Host-" + REMEMBER):
         attributes = [a.strip().lower() for a in cookies[name].split(";")]
         assert "secure" in attributes, name
         assert "httponly" in attributes, name
         assert "samesite=lax" in attributes, name
+        assert "path=/" in attributes, name
+        assert not any(a.startswith("domain=") for a in attributes), name
+    # and the signed-in pages read them back
+    assert client.get("/").status_code == 200
 
 
 def test_a_password_set_by_import_also_revokes_the_members_api_tokens(api, make):

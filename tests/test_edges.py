@@ -1,0 +1,98 @@
+"""The edges of every request (issue 12, item 7): JSON nesting and numbers bounded before anything
+reads them, ids and numbers in a query range-checked, personal answers never cached."""
+
+import pytest
+
+from pbschool.extensions import db
+from tests.accounts.test_api import error_code
+from tests.exams.conftest import make_bank, make_exam
+
+
+def _deep(levels, inner="1"):
+    return "[" * levels + inner + "]" * levels
+
+
+@pytest.mark.parametrize("levels", [33, 400, 5000])
+def test_deeply_nested_json_is_a_clear_400_at_every_json_endpoint(api, make, levels):
+    """Reproduction: a JSON body nested ~400 levels deep made every JSON endpoint answer 500."""
+    make.user("liuzq")
+    api.token("liuzq")
+    body = '{"username": ' + _deep(levels) + ', "password": "x"}'
+    for path in ("/api/v1/tokens", "/api/v1/me/password", "/api/v1/practice", "/api/v1/meetings"):
+        response = api.client.post(path, data=body, content_type="application/json", headers=api.headers)
+        assert response.status_code == 400, (path, response.status_code)
+        assert error_code(response) == "too_deep"
+
+
+def test_nesting_within_the_bound_and_brackets_inside_strings_are_fine(api, make):
+    make.user("liuzq")
+    api.token("liuzq")
+    response = api.client.post("/api/v1/tokens", content_type="application/json",
+                               data='{"username": "liuzq", "password": "' + "[" * 500 + '", "x": ' + _deep(30) + "}")
+    assert response.status_code == 401 and error_code(response) == "invalid_credentials"
+
+
+def test_a_body_over_the_form_limit_is_refused_before_parsing(app_factory):
+    app = app_factory(MAX_FORM_KB=1)
+    response = app.test_client().post("/api/v1/tokens", data="[" * 5000, content_type="application/json")
+    assert response.status_code == 413 and error_code(response) == "too_large"
+
+
+@pytest.mark.parametrize("number", ["2147483648", "-2147483648", "99999999999999999999999", "1e400", "NaN",
+                                    "Infinity", "3.5e10"])
+def test_numbers_beyond_a_database_integer_in_a_body_are_400(api, make, app, number):
+    """Reproduction: a bank id of 2**31 in POST /api/v1/exams was a database error."""
+    make.user("boss", role="admin")
+    make_bank()
+    api.token("boss")
+    body = ('{"title": "测试", "time_limit_seconds": 600, "max_attempts": 1, "pass_score": 60, '
+            '"points_on_pass": 1, "sections": [{"bank": ' + number + ', "count": 1, "points_each": 1}]}')
+    response = api.client.post("/api/v1/exams", data=body, content_type="application/json", headers=api.headers)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert error_code(response) in ("out_of_range", "bad_json")
+
+
+def test_ids_beyond_a_database_integer_in_urls_and_queries(api, client, auth, make):
+    """Reproduction: ?branch=2147483648 on the results page was a 500."""
+    admin = make.user("boss", role="admin")
+    exam = make_exam(make_bank())
+    api.token("boss")
+    assert api.get("/attempts/2147483648").status_code == 404
+    assert api.get("/me/points?limit=99999999999999999999").status_code in (200, 400)
+    api.headers.clear()
+    auth.login(admin.username)
+    assert client.get(f"/admin/exams/{exam.id}/results?branch=2147483648").status_code == 400
+    assert client.get(f"/admin/exams/{exam.id}/results?branch=-2147483649").status_code == 400
+    assert client.get(f"/admin/exams/{exam.id}/results?branch=1").status_code in (200, 403)
+    assert client.get("/admin/exams/2147483648/results").status_code == 404
+    assert client.get("/admin/users?page=99999999999").status_code in (200, 400)
+
+
+def _attempt(api, make):
+    exam = make_exam(make_bank())
+    make.user("liuzq")
+    api.token("liuzq")
+    return api.post(f"/exams/{exam.id}/attempts").get_json()["attempt_id"]
+
+
+def test_personal_api_answers_are_never_cached(api, make):
+    """Reproduction: /me/points, /attempts/{id} and the leaderboard carried no Cache-Control."""
+    attempt = _attempt(api, make)
+    for path in ("/me", "/me/points", f"/attempts/{attempt}", "/leaderboard", "/exams",
+                 "/me/learning"):
+        response = api.get(path)
+        assert response.status_code == 200, path
+        assert response.headers.get("Cache-Control") == "no-store", path
+    assert api.get("/attempts/999").headers.get("Cache-Control") == "no-store"  # errors too
+
+
+def test_signed_in_pages_and_downloads_are_never_cached(client, auth, make):
+    user = make.user("boss", role="admin")
+    exam = make_exam(make_bank())
+    db.session.commit()
+    auth.login(user.username)
+    for path in ("/", "/points", "/account/password"):
+        response = client.get(path)
+        assert response.headers.get("Cache-Control") == "no-store", path
+    sheet = client.get(f"/admin/exams/{exam.id}/results?format=xlsx")
+    assert sheet.status_code == 200 and sheet.headers.get("Cache-Control") == "no-store"
