@@ -96,3 +96,43 @@ def test_signed_in_pages_and_downloads_are_never_cached(client, auth, make):
         assert response.headers.get("Cache-Control") == "no-store", path
     sheet = client.get(f"/admin/exams/{exam.id}/results?format=xlsx")
     assert sheet.status_code == 200 and sheet.headers.get("Cache-Control") == "no-store"
+
+
+# -- a CSP without 'unsafe-inline' --------------------------------------------------------------
+
+def test_the_csp_allows_no_inline_style_or_script(client):
+    """Reproduction: the CSP allowed inline styles ('unsafe-inline' in style-src)."""
+    policy = client.get("/login").headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "style-src 'self';" in policy and "script-src 'self';" in policy
+
+
+def test_no_template_or_script_writes_an_inline_style():
+    """What the CSP would block (tests/e2e/test_csp.py watches the pages in Chromium): a style
+    attribute or element in a template, an inline script, or a script writing a style attribute."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "pbschool"
+    found = []
+    for path in root.glob("**/templates/**/*.html"):
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path}: {m.group()}" for m in re.finditer(r"\sstyle\s*=|<style", text)]
+        for script in re.finditer(r"<script\b[^>]*>", text):
+            if "src=" not in script.group() and 'type="application/json"' not in script.group():
+                found.append(f"{path}: {script.group()}")
+    for path in root.glob("static/js/*.js"):
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path}: {m.group()}" for m in re.finditer(r"setAttribute\(\s*['\"]style|style=|cssText", text)]
+    assert found == []
+
+
+def test_bars_take_their_width_from_a_class(app):
+    from pbschool.web import pct_class
+
+    assert [pct_class(v) for v in (0, 37.5, 100, 140, -3, None, "x", float("nan"))] == \
+        ["pct-0", "pct-38", "pct-100", "pct-100", "pct-0", "pct-0", "pct-0", "pct-0"]
+    from pathlib import Path
+
+    text = (Path(app.static_folder) / "css" / "app.css").read_text(encoding="utf-8")
+    assert all(f".pct-{i} {{ width: {i}%; }}" in text for i in range(101))
