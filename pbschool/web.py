@@ -145,8 +145,21 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
+_ID_TEXT = re.compile(r"[0-9]{1,10}")
+
+
 def in_range(value):
     return -INT_MAX <= value <= INT_MAX
+
+
+def int_id(value):
+    """An id that came as text (a form field, a select's value): the whole number, when a database
+    integer can hold it, else None. str.isdigit() let "99999999999" through to a query (an error on
+    PostgreSQL) and "²" through to int() (a ValueError)."""
+    text = "" if value is None else str(value).strip()
+    if _ID_TEXT.fullmatch(text) and int(text) <= INT_MAX:
+        return int(text)
+    return None
 
 
 def _json_depth_ok(data):

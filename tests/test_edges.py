@@ -136,3 +136,21 @@ def test_bars_take_their_width_from_a_class(app):
 
     text = (Path(app.static_folder) / "css" / "app.css").read_text(encoding="utf-8")
     assert all(f".pct-{i} {{ width: {i}%; }}" in text for i in range(101))
+
+
+def test_ids_beyond_a_database_integer_in_forms(client, auth, make):
+    admin = make.user("boss", role="admin")
+    make.user("liuzq")
+    auth.login(admin.username)
+    assert client.get("/points/award?member=99999999999").status_code == 200
+    response = client.post("/points/award", data={"member": "99999999999", "points": "1", "reason": "测试",
+                                                  "key": "k" * 32, "rule": "99999999999"})
+    assert response.status_code in (200, 400)
+    exam = make_exam(make_bank())
+    response = client.post(f"/admin/exams/{exam.id}/marking", data={"score-99999999999": "1", "score-²": "1"})
+    assert response.status_code in (200, 302)
+    from tests.courses.conftest import CourseMaker
+
+    course = CourseMaker().course()
+    response = client.post(f"/admin/courses/{course.id}/required", data={"branches": ["99999999999", "²"]})
+    assert response.status_code in (200, 302)
