@@ -39,6 +39,17 @@ def test_nesting_within_the_bound_and_brackets_inside_strings_are_fine(api, make
     assert response.status_code == 401 and error_code(response) == "invalid_credentials"
 
 
+def test_the_bound_is_32_levels_and_brackets_in_strings_do_not_count(client):
+    def post(levels, inner="1"):
+        body = '{"username": ' + _deep(levels - 1, inner) + ', "password": "x"}'
+        return client.post("/api/v1/tokens", data=body, content_type="application/json")
+
+    assert error_code(post(32)) == "invalid_field"  # parsed: 32 levels are allowed
+    assert error_code(post(33)) == "too_deep"
+    assert error_code(post(32, inner='"' + "[{" * 100 + '\\"]"')) == "invalid_field"
+    assert error_code(post(33, inner='"]]]]]"')) == "too_deep"
+
+
 def test_a_body_over_the_form_limit_is_refused_before_parsing(app_factory):
     app = app_factory(MAX_FORM_KB=1)
     response = app.test_client().post("/api/v1/tokens", data="[" * 5000, content_type="application/json")
