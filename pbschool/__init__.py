@@ -55,6 +55,9 @@ def create_app(test_config=None):
     os.makedirs(app.instance_path, exist_ok=True)
     # Ids beyond a database integer are 404s, not overflow errors deep in the driver.
     app.url_map.converters["int"] = BoundedIntConverter
+    from pbschool.web import Request
+
+    app.request_class = Request  # bodies' nesting and numbers, and int query values, kept in range
     if test_config is None:
         app.config.from_mapping(config.load(app.instance_path))
     else:

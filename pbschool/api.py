@@ -20,6 +20,8 @@ api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _paths = {}
 _public_endpoints = set()
+#: What a user whose password someone else set may call before choosing their own.
+OPEN_BEFORE_OWN_PASSWORD = {"api.create_token", "api.change_my_password", "api.revoke_token", "api.openapi"}
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -130,6 +132,10 @@ def authenticate():
         if request.endpoint is None:
             return None  # let routing answer 404/405
         raise DomainError("请先获取令牌并以 Bearer 方式发送", "unauthorized", 401)
+    if g.api_user is not None and g.api_user.must_change_password and request.endpoint not in OPEN_BEFORE_OWN_PASSWORD:
+        # As on the pages (accounts.views._own_password_first): a password someone else set opens nothing else.
+        raise DomainError("请先修改密码（POST /api/v1/me/password）：当前密码由他人设置",
+                          "password_change_required", 403)
     return None
 
 

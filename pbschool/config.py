@@ -142,6 +142,13 @@ def load(instance_path):
         # argon2id at OWASP's minimum (19 MiB, 2 passes); tests lower the cost through test_config.
         "ARGON2_TIME_COST": 2,
         "ARGON2_MEMORY_KIB": 19456,
+        # In production the cookies are __Host- cookies: a browser takes them only over HTTPS, for
+        # Path=/ and this exact host (no Domain), so a sibling host cannot plant or shadow them.
+        "SESSION_COOKIE_NAME": "__Host-session" if production else "session",
+        "SESSION_COOKIE_PATH": "/",
+        "SESSION_COOKIE_DOMAIN": False,
+        "REMEMBER_COOKIE_NAME": "__Host-remember_token" if production else "remember_token",
+        "REMEMBER_COOKIE_PATH": "/",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

@@ -34,3 +34,52 @@ def test_api_conforms_to_its_schema(case, app, member_headers):
     case.validate_response(response, checks=[checks.not_a_server_error, checks.status_code_conformance,
                                              checks.content_type_conformance,
                                              checks.response_schema_conformance])
+
+
+HUGE = [2**31, -(2**31), 2**63, 10**30, 1e308]
+
+
+def _with_huge(value, huge):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return huge
+    if isinstance(value, dict):
+        return {k: _with_huge(v, huge) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_huge(v, huge) for v in value] or [huge]
+    return value
+
+
+def _nested(value, levels=40):
+    for _level in range(levels):
+        value = [value]
+    return value
+
+
+def _extremes(case):
+    """The case again with every number beyond a database integer, every field nested 40 deep,
+    every string 200,000 characters long, and huge ids in the path and the query (issue 12)."""
+    body = case.body
+    if isinstance(body, dict):
+        yield from ({"body": _with_huge(body, h)} for h in HUGE)
+        yield {"body": {k: _nested(v) for k, v in body.items()} or {"x": _nested(1)}}
+        yield {"body": {k: "x" * 100_000 if isinstance(v, str) else v for k, v in body.items()}}
+        yield {"body": _nested(body, 400)}
+    for huge in HUGE[:4]:
+        if case.path_parameters:
+            yield {"path_parameters": {k: huge if isinstance(v, int) else v
+                                       for k, v in case.path_parameters.items()}}
+        yield {"query": {**(case.query or {}), "branch": str(huge), "limit": str(huge), "offset": str(huge),
+                         "page": str(huge)}}
+
+
+@schema.parametrize()
+# One generated example per operation: the extremes are derived from it, eleven calls each.
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck))
+def test_deep_and_huge_values_find_no_5xx(case, app, member_headers):
+    for change in _extremes(case):
+        for attribute, value in change.items():
+            setattr(case, attribute, value)
+        response = case.call(app=app, headers=member_headers)
+        assert response.status_code < 500, (change.keys(), response.text[:300])

@@ -81,6 +81,7 @@ POLICY = {
     "reports.member_record": OWN_BRANCH, "reports.overview": ("admin",), "reports.overview_xlsx": ("admin",),
     # JSON API
     "api.openapi": PUBLIC, "api.create_token": PUBLIC, "api.revoke_token": EVERYONE, "api.me": EVERYONE,
+    "api.change_my_password": EVERYONE,
     "api.list_courses": EVERYONE, "api.get_course": EVERYONE, "api.get_lesson": EVERYONE,
     "api.post_progress": EVERYONE, "api.my_learning": EVERYONE, "api.me_points": EVERYONE,
     "api.leaderboard": EVERYONE, "api.list_exams": EVERYONE, "api.start_attempt": EVERYONE,

@@ -95,6 +95,17 @@ def me():
                "branch": user.branch.code if user.branch else None})
 
 
+@api_route("/me/password", methods=("POST",), summary="Change my password", tag="me",
+           body={"type": "object", "required": ["current", "new"],
+                 "properties": {"current": {"type": "string"}, "new": {"type": "string"}}},
+           response={"type": "object", "required": ["changed"], "properties": {"changed": {"type": "boolean"}}})
+def change_my_password():
+    data = json_body()
+    services.change_password(g.api_user, field(data, "current", str), field(data, "new", str))
+    # A new password revokes every token, this one too: the client signs in again with it.
+    return ok({"changed": True})
+
+
 def _config(key):
     from flask import current_app
 

@@ -88,7 +88,7 @@ def import_users(data, filename, actor=None):
             problems.append(_("党员和支部书记必须填写支部"))
         if values["password"]:
             try:
-                services.check_password_rules(values["password"])
+                services.check_password_rules(values["password"], username=username, name=values["name"])
             except DomainError as exc:
                 problems.append(exc.message)
         if len(values["job_post"]) > 100:

@@ -11,13 +11,14 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from pbschool import clock
+from pbschool.accounts import passwords
 from pbschool.accounts.models import ROLES, ApiToken, AuditLog, Branch, Membership, User
 from pbschool.errors import DomainError
 from pbschool.extensions import db
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 BRANCH_CODE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
-PASSWORD_MIN, PASSWORD_MAX = 8, 128
+PASSWORD_MIN, PASSWORD_MAX = passwords.PASSWORD_MIN, passwords.PASSWORD_MAX
 # Generated passwords avoid look-alike characters (0/O, 1/l/I) for people reading them off paper.
 
 _PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
@@ -68,13 +69,9 @@ def _burn_time(password):
         pass
 
 
-def check_password_rules(password, field="password"):
-    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
-        raise DomainError(_("密码至少需要 %(n)d 个字符", n=PASSWORD_MIN), "weak_password", field=field)
-    if len(password) > PASSWORD_MAX:
-        raise DomainError(_("密码不能超过 %(n)d 个字符", n=PASSWORD_MAX), "weak_password", field=field)
-    if password.strip() == "" or len(set(password)) < 3:
-        raise DomainError(_("密码过于简单"), "weak_password", field=field)
+def check_password_rules(password, field="password", *, username=None, name=None):
+    """The one password rule (accounts.passwords), whichever door the password came through."""
+    passwords.check(password, username=username, name=name, field=field)
 
 
 def generate_password(length=10):
@@ -210,7 +207,8 @@ def create_user(username, name, role="member", branch=None, job_post="", passwor
     if not password:
         password = generated = generate_password()
         must_change_password = True
-    check_password_rules(password)
+    else:
+        check_password_rules(password, username=username, name=name)
     user = User(username=username, name=name, role=role, branch=branch, job_post=(job_post or "").strip(),
                 password_hash=hash_password(password), must_change_password=must_change_password)
     db.session.add(user)
@@ -272,7 +270,7 @@ def reset_password(user, actor=None):
 def change_password(user, current, new):
     if not verify_password(user, current or ""):
         raise DomainError(_("当前密码不正确"), "wrong_password", field="current")
-    check_password_rules(new, field="new")
+    check_password_rules(new, field="new", username=user.username, name=user.name)
     if new == current:
         raise DomainError(_("新密码不能与当前密码相同"), "same_password", field="new")
     user.password_hash = hash_password(new)

@@ -24,14 +24,13 @@ from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.tabular import import_upload
+from pbschool.web import safe_next
 
 PAGE_SIZE = 50
 
 
 def _safe_next(target):
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web.home")
+    return safe_next(target)
 
 
 # What a user whose password an admin set or generated may open before choosing their own.
@@ -190,7 +189,8 @@ def new_user():
         try:
             user, generated = services.create_user(
                 form.username.data, form.name.data, form.role.data, form.branch.data or None,
-                form.job_post.data, form.password.data or None, actor=current_user)
+                form.job_post.data, form.password.data or None, actor=current_user,
+                must_change_password=True)  # the office chose it: the member replaces it first
         except DomainError as exc:
             show_on_form(form, exc, "username")
         else:

@@ -36,8 +36,9 @@ class ReviewForm(FlaskForm):
     revision = HiddenField()
 
     def revision_number(self):
-        value = (self.revision.data or "").strip()
-        return int(value) if value.isdigit() else None
+        from pbschool.web import int_id
+
+        return int_id(self.revision.data)
 
 
 class RequirementForm(FlaskForm):

@@ -27,6 +27,7 @@ from pbschool.errors import DomainError, show_on_form
 from pbschool.extensions import db
 from pbschool.markup import render_markdown
 from pbschool.tabular import xlsx_bytes
+from pbschool.web import int_id, safe_next
 
 STATE_NAMES = {"draft": _l("草稿"), "submitted": _l("待审核"), "published": _l("已发布"), "returned": _l("已退回")}
 STATE_CHIPS = {"draft": "off", "submitted": "warn", "published": "ok", "returned": "bad"}
@@ -507,10 +508,7 @@ def moderate(comment_id):
     else:
         abort(400)
     db.session.commit()
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(url_for("courses.comment_queue"))
+    return redirect(safe_next(request.form.get("next"), url_for("courses.comment_queue")))
 
 
 @bp.route("/admin/courses")
@@ -532,7 +530,7 @@ def requirements(course_id):
                            if request.method == "GET" else None)
     chosen = {r.branch_id for r in course.requirements if r.kind == "branch"}
     if form.validate_on_submit():
-        chosen = {int(v) for v in request.form.getlist("branches") if v.isdigit()}
+        chosen = {int_id(v) for v in request.form.getlist("branches") if int_id(v)}
         try:
             services.set_requirements(course, for_all=form.for_all.data, branch_ids=sorted(chosen),
                                       job_posts=(form.job_posts.data or "").splitlines(), actor=current_user)

@@ -32,6 +32,7 @@ from pbschool.exams.models import Answer, Attempt, AttemptQuestion, Exam, Questi
 from pbschool.exams.qtypes import LETTERS, all_types, render_stem
 from pbschool.extensions import db
 from pbschool.tabular import import_upload
+from pbschool.web import int_id
 
 PAGE_SIZE = 50
 
@@ -443,11 +444,11 @@ def new_exam():
             sub = entry.form
             if not sub.bank.data:
                 continue
-            bank_ref = int(sub.bank.data) if str(sub.bank.data).isdigit() else str(sub.bank.data)
+            bank_ref = int_id(sub.bank.data) or str(sub.bank.data)
             sections.append({"bank": bank_ref, "category": sub.category.data or None,
                              "difficulty": int(sub.difficulty.data) if sub.difficulty.data else None,
                              "count": sub.count.data, "points_each": sub.points_each.data or Decimal("1")})
-        branches = [db.session.get(Branch, int(b)) for b in form.branches.data or [] if str(b).isdigit()]
+        branches = [db.session.get(Branch, int_id(b)) for b in form.branches.data or [] if int_id(b)]
         data = {"title": form.title.data, "description": form.description.data,
                 "time_limit_seconds": form.time_limit_minutes.data * 60,
                 "opens_at": _local_to_utc(form.opens_at.data), "closes_at": _local_to_utc(form.closes_at.data),
@@ -617,7 +618,7 @@ def marking(exam_id):
         for key, raw in request.form.items():
             if not key.startswith("score-") or not raw.strip():
                 continue
-            slot = db.session.get(AttemptQuestion, int(key[6:])) if key[6:].isdigit() else None
+            slot = db.session.get(AttemptQuestion, slot_id) if (slot_id := int_id(key[6:])) else None
             if slot is None or slot.attempt.exam_id != exam.id:
                 problems.append(_("#%(k)s：本场考试中没有这道题", k=key[6:]))
                 continue

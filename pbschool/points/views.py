@@ -27,6 +27,7 @@ from pbschool.points.models import (
     StarRating,
 )
 from pbschool.tabular import xlsx_bytes
+from pbschool.web import int_id
 
 BOARD_PAGE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -178,11 +179,11 @@ def award():
     _award_choices(form)
     if request.method == "GET":
         form.key.data = uuid.uuid4().hex
-        if request.args.get("member", "").isdigit():
+        if int_id(request.args.get("member")):
             form.member.data = request.args["member"]
     if form.validate_on_submit():
-        member = db.session.get(User, int(form.member.data)) if str(form.member.data).isdigit() else None
-        rule = db.session.get(PointRule, int(form.rule.data)) if str(form.rule.data or "").isdigit() else None
+        member = db.session.get(User, member_id) if (member_id := int_id(form.member.data)) else None
+        rule = db.session.get(PointRule, rule_id) if (rule_id := int_id(form.rule.data)) else None
         try:
             if member is None:
                 raise DomainError(_("请选择党员"), "missing_member", field="member")

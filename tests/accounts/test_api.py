@@ -150,3 +150,63 @@ def test_nul_bytes_are_a_400_everywhere(client, make):
     assert client.post("/api/v1/tokens", json={"username": "liu\x00zq", "password": "x" * 9}).status_code == 400
     assert client.post("/login", data={"username": "liu\x00zq", "password": "x"}).status_code == 400
     assert client.get("/login?next=/\x00").status_code == 400
+
+
+# -- a password someone else set is changed first, in the API too (issue 12, item 1) ---------------
+
+def _must_change(user):
+    user.must_change_password = True
+    db.session.commit()
+
+
+def test_a_generated_password_gets_a_token_but_nothing_else_until_it_is_changed(api, make):
+    """Reproduction: with a generated password, a token started exams, recorded study time and
+    answered /me; only the HTML pages forced the change."""
+    from tests.exams.conftest import make_bank, make_exam
+
+    exam = make_exam(make_bank())
+    user = make.user("liuzq")
+    _must_change(user)
+    assert api.token("liuzq").headers  # the token is still issued
+    for call in (lambda: api.get("/me"), lambda: api.post(f"/exams/{exam.id}/attempts"),
+                 lambda: api.post("/lessons/1/progress", json={"seconds": 30}), lambda: api.get("/me/points"),
+                 lambda: api.get("/exams")):
+        response = call()
+        assert response.status_code == 403 and error_code(response) == "password_change_required"
+    assert api.get("/exams").get_json()["error"]["message"].startswith("请先修改密码")
+    changed = api.post("/me/password", json={"current": PASSWORD, "new": "my-own-choice-7"})
+    assert changed.status_code == 200 and changed.get_json() == {"changed": True}
+    assert api.get("/me").status_code == 401  # a new password revokes every token, this one too
+    assert api.token("liuzq", "my-own-choice-7").get("/me").status_code == 200
+    assert db.session.get(type(user), user.id).must_change_password is False
+
+
+def test_a_browser_session_with_an_office_password_is_held_at_the_api_too(client, auth, make):
+    user = make.user("liuzq")
+    _must_change(user)
+    auth.login("liuzq")
+    response = client.get("/api/v1/me")
+    assert response.status_code == 403 and error_code(response) == "password_change_required"
+
+
+def test_api_password_change_refuses_a_wrong_current_and_a_common_new_one(api, make):
+    make.user("liuzq")
+    api.token("liuzq")
+    wrong = api.post("/me/password", json={"current": "not-my-password", "new": "my-own-choice-7"})
+    assert wrong.status_code == 400 and error_code(wrong) == "wrong_password"
+    for weak in ("password", "12345678", "qwertyui", "woaini1314", "liuzq-2026"):
+        response = api.post("/me/password", json={"current": PASSWORD, "new": weak})
+        assert response.status_code == 400 and error_code(response) == "weak_password", weak
+    assert api.get("/me").status_code == 200  # nothing changed: the token still works
+    assert api.post("/me/password", json={"current": PASSWORD}).status_code == 400
+
+
+def test_an_admin_typed_password_must_be_replaced_too(client, auth, make):
+    make.user("boss", role="admin")
+    make.branch("JD")
+    auth.login("boss")
+    response = client.post("/admin/users/new", data={"username": "wangwu", "name": "王五", "role": "member",
+                                                     "branch": "JD", "job_post": "", "password": "office-chose-7"})
+    assert response.status_code == 302
+    user = db.session.scalar(db.select(ApiToken.user.property.mapper.class_).filter_by(username="wangwu"))
+    assert user.must_change_password

@@ -39,7 +39,7 @@ def sat(member, when, passed, exam=None):
 def q3(app):
     """An admin (no branch), two branches, a member in each made in July through the accounts service."""
     clock.pin(at(7, 1))
-    admin, _ = accounts.create_user("office", "组织部", role="admin", password="office-pass-26")
+    admin, _ = accounts.create_user("office", "组织部", role="admin", password="committee-pass-26")
     zc = accounts.create_branch("ZC1", "综采一队党支部", actor=admin)
     jd = accounts.create_branch("JD", "机电科党支部", actor=admin)
     liu, _ = accounts.create_user("liu", "刘志强", branch=zc, password="member-pass-26", actor=admin)

@@ -38,7 +38,7 @@ def test_home_panel_shows_month_points_rank_and_stars(org, client, auth):
     assert '<section class="card points-panel">' in html  # rendered, not escaped
     # how far from this month's target (3 of the default 10), and the place in the whole committee
     assert "月度目标 <strong>3.0</strong> / 10" in html and "还差 7.0 分" in html
-    assert 'aria-valuenow="3.0"' in html and "width: 30.0%" in html
+    assert 'aria-valuenow="3.0"' in html and "pct-30" in html  # the bar is 30% wide, by a class (CSP)
     assert "党委排名 第 1 / 3 名" in html
 
 

@@ -52,7 +52,7 @@ def test_nobody_confirms_the_rating_of_their_own_branch(role, path, person, unch
 def test_an_admin_who_belonged_to_the_branch_during_the_quarter_is_refused_too(make, unchanged):
     clock.pin(dt.datetime(2026, 1, 5, 2, 0))
     branch = make.branch(code="ZC1")
-    admin, _ = accounts.create_user("office", "组织部", role="admin", branch=branch, password="office-pass-26")
+    admin, _ = accounts.create_user("office", "组织部", role="admin", branch=branch, password="committee-pass-26")
     db.session.commit()
     clock.pin(dt.datetime(2026, 4, 2, 2, 0))  # moved to the committee office after the quarter
     accounts.update_user(admin, name="组织部", role="admin", branch=None, job_post="")
