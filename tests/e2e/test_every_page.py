@@ -27,7 +27,7 @@ import pytest
 from pbschool import demo
 from pbschool.extensions import db
 from tests.conftest import make_test_config
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LiveServer, _require_browser
+from tests.e2e.conftest import ARTIFACTS, LiveServer
 
 pytestmark = pytest.mark.e2e
 
@@ -159,11 +159,10 @@ def _sit_an_exam(page, server, size, problems):
 
 
 @pytest.fixture(scope="module")
-def crawl(tmp_path_factory):
-    """Visit every page once per role, size and language; returns {"problems": {(role, path): [...]},
-    "menus": {role: [paths]}, "seconds": n}."""
-    _require_browser()
-    from playwright.sync_api import sync_playwright
+def crawl(tmp_path_factory, browser):
+    """Visit every page once per role, size and language, in the session's browser (a second Playwright
+    in one process is refused); returns {"problems": {(role, path): [...]}, "menus": {role: [paths]},
+    "seconds": n}."""
 
     started = time.monotonic()
     tmp = tmp_path_factory.mktemp("every-page")
@@ -180,33 +179,30 @@ def crawl(tmp_path_factory):
     server.start()
     problems, menus, navs = {}, {}, {}
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for role, username in ROLES.items():
-                for size, viewport in SIZES.items():
-                    phone = size == "375"
-                    context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1,
-                                                  is_mobile=phone, has_touch=phone)
-                    context.set_default_timeout(15_000)
-                    context.add_init_script(f"window.__askedWidth = {viewport['width']};")
-                    page = context.new_page()
-                    page.goto(server.url + "/login")
-                    page.fill("input[name=username]", username)
-                    page.fill("input[name=password]", demo.DEMO_PASSWORD)
-                    page.click("button[type=submit]")
-                    page.wait_for_load_state("domcontentloaded")
-                    menus.setdefault(role, _menu_links(page))
-                    navs[(role, size)] = _open_the_menu(page, f"{role}-{size}")
-                    for lang in LANGS:
-                        page.goto(f"{server.url}/lang/{lang}")
-                        for path in PAGES[role]:
-                            response = page.goto(server.url + path)
-                            name = f"{role}-{size}-{lang}{re.sub(r'[^a-z0-9]+', '-', path).rstrip('-') or '-home'}"
-                            _check(page, response, name, (role, path), f"{size}px {lang}", problems)
-                    if role == "member":
-                        _sit_an_exam(page, server, size, problems)
-                    context.close()
-            browser.close()
+        for role, username in ROLES.items():
+            for size, viewport in SIZES.items():
+                phone = size == "375"
+                context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1,
+                                              is_mobile=phone, has_touch=phone)
+                context.set_default_timeout(15_000)
+                context.add_init_script(f"window.__askedWidth = {viewport['width']};")
+                page = context.new_page()
+                page.goto(server.url + "/login")
+                page.fill("input[name=username]", username)
+                page.fill("input[name=password]", demo.DEMO_PASSWORD)
+                page.click("button[type=submit]")
+                page.wait_for_load_state("domcontentloaded")
+                menus.setdefault(role, _menu_links(page))
+                navs[(role, size)] = _open_the_menu(page, f"{role}-{size}")
+                for lang in LANGS:
+                    page.goto(f"{server.url}/lang/{lang}")
+                    for path in PAGES[role]:
+                        response = page.goto(server.url + path)
+                        name = f"{role}-{size}-{lang}{re.sub(r'[^a-z0-9]+', '-', path).rstrip('-') or '-home'}"
+                        _check(page, response, name, (role, path), f"{size}px {lang}", problems)
+                if role == "member":
+                    _sit_an_exam(page, server, size, problems)
+                context.close()
     finally:
         server.stop()
         with app.app_context():
