@@ -74,6 +74,20 @@ def set_language(code):
     return redirect(safe_next(target))
 
 
+@bp.app_template_filter("month_label")
+def month_label(period):
+    """A month column's heading from "YYYY-MM": 7月 in Chinese, Jul in English."""
+    import datetime as dt
+
+    from flask_babel import format_date
+
+    try:
+        year, month = (int(part) for part in str(period).split("-")[:2])
+        return format_date(dt.date(year, month, 1), "MMM")
+    except (TypeError, ValueError):
+        return str(period)
+
+
 @bp.app_template_filter("pct")
 def pct_class(value):
     """The class that gives a bar ``value`` per cent of its track (app.css has pct-0 … pct-100):

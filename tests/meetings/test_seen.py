@@ -74,3 +74,14 @@ def test_meeting_kinds_on_the_form_go_through_gettext(people, client, auth, monk
     html = client.get("/meetings/new").get_data(as_text=True)
     options = re.findall(r'<option[^>]*value="(?:general|committee|group|lecture|theme_day)"[^>]*>([^<]*)<', html)
     assert options == ["T[党员大会]", "T[支委会]", "T[党小组会]", "T[党课]", "T[主题党日]"]
+
+
+def test_the_strip_names_its_months_and_punctuates_in_the_readers_language(people, client, auth):
+    """The month columns said "7 mo" and the heading ended in a full-width colon in English."""
+    auth.login("secretary")
+    chinese = client.get("/meetings").get_data(as_text=True)
+    assert "会议节奏：" in chinese and '<span class="cell head">2月</span>' in chinese
+    client.get("/lang/en")
+    english = client.get("/meetings").get_data(as_text=True)
+    assert "Meeting rhythm: " in english and "：" not in english[english.index("<h2"):english.index("</h2>")]
+    assert '<span class="cell head">Feb</span>' in english and " mo<" not in english
