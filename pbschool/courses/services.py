@@ -400,6 +400,19 @@ def update_course(course, *, title, summary, programme, body, actor=None):
     return course
 
 
+def _refuse_own_content(actor, author_id, editor_id):
+    """Nobody approves content they wrote or last edited (403 ``own_review``)."""
+    auth.refuse_self(actor, author_id, "own_review")
+    auth.refuse_self(actor, editor_id, "own_review")
+
+
+def is_own_lesson(user, lesson):
+    """Did ``user`` write the lesson or make the edit under review? (Their review page offers no
+    publish button: publish_lesson would refuse it.)"""
+    copy = working_copy(lesson)
+    return auth.is_self(user, lesson.author_id) or auth.is_self(user, copy.editor_id)
+
+
 def publish_course(course, actor, revision):
     """An admin publishes the reviewed revision of a published course's pending edit."""
     if not auth.is_admin(actor):
@@ -408,8 +421,7 @@ def publish_course(course, actor, revision):
     draft = course.draft
     if draft is None or draft.state != "submitted":
         raise DomainError(_("此课程没有待审核的修改"), "bad_state", 409)
-    auth.refuse_self(actor, course.author_id, "own_review")
-    auth.refuse_self(actor, draft.editor_id, "own_review")
+    _refuse_own_content(actor, course.author_id, draft.editor_id)
     _check_revision(course, revision)
     course.title, course.summary, course.programme = draft.title, draft.summary, draft.programme
     course.body_source, course.body_html = draft.body_source, draft.body_html
@@ -628,8 +640,7 @@ def publish_lesson(lesson, actor, revision):
         raise DomainError(_("只有管理员可以发布课时"), "forbidden", 403)
     _lock(lesson)
     copy = working_copy(lesson)
-    auth.refuse_self(actor, lesson.author_id, "own_review")
-    auth.refuse_self(actor, copy.editor_id, "own_review")
+    _refuse_own_content(actor, lesson.author_id, copy.editor_id)
     _check_revision(lesson, revision)
     if copy.state != "submitted":
         raise DomainError(_("只能发布待审核的课时"), "bad_state", 409)

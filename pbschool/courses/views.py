@@ -447,7 +447,7 @@ def review(lesson_id):
             return redirect(url_for("courses.review_queue"))
     copy = services.working_copy(lesson)
     form.revision.data = str(lesson.revision)  # what this page shows is what publishing approves
-    own = current_user.id in (lesson.author_id, copy.editor_id)
+    own = services.is_own_lesson(current_user, lesson)
     return render_template("courses/review.html", lesson=lesson, copy=copy, form=form, own=own,
                            hours=services.lesson_hours(copy.minutes)), status
 
