@@ -26,6 +26,9 @@ run: $(STAMP) $(MO)
 	@echo "serving on http://127.0.0.1:5000"
 	PBSCHOOL_ENV=development $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
 
+# One worker a core (pytest-xdist); a test file stays on one worker, so its module fixtures (a live
+# server, the browser) are made once. PYTEST_ARGS="-n 0" runs in one process.
+PYTEST_ARGS ?= -n auto --dist loadfile
 test: $(STAMP) $(MO)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

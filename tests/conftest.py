@@ -6,6 +6,7 @@ between tests). Without the variable the PostgreSQL runs are reported as skipped
 """
 
 import os
+import shutil
 
 import pytest
 from flask import has_app_context
@@ -19,6 +20,23 @@ from tests import factories
 from tests.databases import scratch_postgres
 
 PG_URL = os.environ.get("PBSCHOOL_TEST_DATABASE_URL")
+
+
+def _redis_db_per_worker():
+    """Under pytest-xdist each worker gets a Redis database of its own (15, 14, ...), so one worker's
+    FLUSHDB never empties another's counters."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("PBSCHOOL_REDIS_TEST_URL")
+    if not url or not worker.startswith("gw"):
+        return
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 15)
+    os.environ["PBSCHOOL_REDIS_TEST_URL"] = urlunsplit(parts._replace(path=f"/{base - int(worker[2:])}"))
+
+
+_redis_db_per_worker()
 #: The ledger key of every test app, as PBSCHOOL_LEDGER_KEYS spells it (servers started by tests get it too).
 LEDGER_KEYS = "t1:test-ledger-key-0123456789"
 
@@ -33,6 +51,19 @@ def pg_database():
 
 
 _pg_schema_ready = set()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """An SQLite file with the whole schema, made once; each test starts from a copy of it (creating
+    the schema anew took a fifth of a second a test)."""
+    where = tmp_path_factory.mktemp("template")
+    path = where / "schema.db"
+    app = create_app(make_test_config(where, f"sqlite:///{path}"))
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    return path
 
 
 def make_test_config(tmp_path, database_url, **overrides):
@@ -114,7 +145,10 @@ def app_factory(backend, tmp_path, request):
     if backend == "postgresql":
         url = request.getfixturevalue("pg_database")
     else:
-        url = f"sqlite:///{tmp_path / 'test.db'}"
+        path = tmp_path / "test.db"
+        if not path.exists():
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
     made = []
 
     def make(**overrides):
@@ -123,8 +157,6 @@ def app_factory(backend, tmp_path, request):
         with app.app_context():
             if backend == "postgresql":
                 _reset_postgres(url)
-            elif not made:
-                db.create_all()
         made.append(app)
         return app
 
