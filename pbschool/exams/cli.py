@@ -37,6 +37,41 @@ def sweep_command():
     click.echo(f"graded {done} overdue attempt(s)")
 
 
+@exams_cli.command("regrade")
+@click.argument("exam_id", type=int)
+@click.option("--as", "admin_username", required=True,
+              help="The admin who answers for the regrade (audited; their own attempts are left alone).")
+@click.option("--apply", "apply_", is_flag=True, help="Write the changes; without it, a dry run.")
+@with_appcontext
+@domain_errors
+def regrade_command(exam_id, admin_username, apply_):
+    """Mark every finished attempt of an exam again by the current answer keys (a dry run unless --apply)."""
+    from sqlalchemy import select
+
+    from pbschool.accounts.models import User
+    from pbschool.exams.models import Exam
+    from pbschool.exams.services import regrade
+
+    exam = db.session.get(Exam, exam_id)
+    if exam is None:
+        raise click.ClickException(f"no exam {exam_id}")
+    admin = db.session.scalar(select(User).where(User.username == admin_username))
+    if admin is None or admin.role != "admin" or not admin.is_active:
+        raise click.ClickException(f"{admin_username} is not an active admin")
+    outcome = regrade(exam, dry_run=not apply_, actor=admin)
+    if apply_:
+        db.session.commit()
+    else:
+        db.session.rollback()  # a dry run writes nothing
+    verb = "changed" if apply_ else "would change"
+    for c in outcome.changes:
+        click.echo(f"attempt {c.attempt.id} {c.username}: {c.score_before} -> {c.score_after}, "
+                   f"passed {c.passed_before} -> {c.passed_after}, points {c.points:+}")
+    for attempt, code in outcome.skipped:
+        click.echo(f"attempt {attempt.id} {attempt.user.username}: skipped ({code})")
+    click.echo(f"{exam.title}: {verb} {len(outcome.changes)} attempt(s), skipped {len(outcome.skipped)}")
+
+
 DEMO_EXAM = "党建知识测试（演示）"
 
 
