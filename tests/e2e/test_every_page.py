@@ -239,9 +239,3 @@ def test_a_pc_gets_a_bar_of_sections_and_a_phone_the_menu(crawl, role):
     assert pc["bar"] and not pc["hamburger"] and pc["opened"] >= 1
     assert len(pc["sections"]) <= 5  # 首页 and at most 学习 / 考试 / 积分 / 管理
     assert phone["hamburger"] and not phone["bar"] and phone["opened"] >= 4
-
-
-def test_the_crawl_stays_quick(crawl):
-    """CI budget: one browser, one server, the whole crawl well under three minutes."""
-    print(f"crawl took {crawl['seconds']:.0f} s")  # noqa: T201  (for the lead's timing, with -s)
-    assert crawl["seconds"] < 170
