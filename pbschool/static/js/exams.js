@@ -57,6 +57,8 @@
   if (typeof offset !== "number") { offset = Date.parse(ds.serverNow) - Date.now(); noteClock(ds.serverNow, offset); }
 
   function serverNow() { return Date.now() + offset; }
+  var deadlineSeen = false;  // the countdown reached zero (it rounds: the last half second counts)
+  function over() { return deadlineSeen || serverNow() >= deadline; }
 
   function valueOf(section) {
     var type = section.dataset.type;
@@ -132,9 +134,17 @@
     cell.classList.toggle("late", !!(e && e.s === 3));
     cell.classList.toggle("flagged", !!flags[section.dataset.qid]);
     cell.classList.toggle("current", form.classList.contains("paged") && +section.dataset.index === current);
+    paintLegend();
   }
 
   function paintAll() { sections.forEach(paintCell); }
+
+  function paintLegend() {
+    ["refused", "late"].forEach(function (kind) {
+      var item = document.querySelector(".card-legend .legend-" + kind);
+      if (item) item.hidden = !card.querySelector(".cell." + kind);
+    });
+  }
 
   function paintBar() {
     var n = waitingQids().length;
@@ -165,7 +175,12 @@
 
   // After the deadline: which answers did not reach the server in time, said plainly.
   function paintLate() {
-    if (!timeIsUp && !(finished && serverNow() > deadline)) return;
+    if (!timeIsUp && !(finished && over())) return;
+    if (!form.classList.contains("over")) {
+      // nothing more to answer: the inputs show what was given, the submit button goes
+      form.classList.add("over");
+      Array.prototype.forEach.call(form.querySelectorAll(".question input, .question textarea"), function (input) { input.disabled = true; });
+    }
     var all = box.all(user, attemptId);
     var waiting = waitingQids();
     var late = Object.keys(all).filter(function (q) { return all[q] && all[q].s === 3 && byQid[q]; });
@@ -221,8 +236,9 @@
         finished = true;
         if (unchanged) box.put(user, attemptId, qid, {v: sent.v, at: sent.at, n: sent.n, s: 3});
         response.json().then(function (body) {
-          warningEl.textContent = (body && body.error && body.error.message) || T.time_up;
-        }, function () { warningEl.textContent = T.time_up; }).then(function () {
+          var error = body && body.error;
+          warningEl.textContent = error && error.code !== "time_up" && error.message || T.time_up_done;
+        }, function () { warningEl.textContent = T.time_up_done; }).then(function () {
           warningEl.hidden = false;
           paintCell(byQid[qid]);
           paintLate();
@@ -305,9 +321,9 @@
     }, function () {
       // No connection: the answers stay on the device; the page tries again when it returns.
       submitting = false;
-      warningEl.textContent = timeIsUp || serverNow() > deadline ? T.offline_time_up : T.offline_submit;
+      warningEl.textContent = timeIsUp || over() ? T.offline_time_up : T.offline_submit;
       warningEl.hidden = false;
-      if (!(timeIsUp || serverNow() > deadline)) finished = false;
+      if (!(timeIsUp || over())) finished = false;
     });
   }
 
@@ -324,8 +340,8 @@
     }
     box.forget(user, attemptId);
     warningEl.textContent = T.time_up;
-    if (serverNow() > deadline) warningEl.hidden = false;
-    setTimeout(function () { window.location.href = resultUrl; }, serverNow() > deadline ? 1500 : 0);
+    if (over()) warningEl.hidden = false;
+    setTimeout(function () { window.location.href = resultUrl; }, over() ? 1500 : 0);
   }
 
   function submitNow() {
@@ -333,9 +349,9 @@
     finished = true;
     sections.forEach(function (s) { if (timers[s.dataset.qid]) { clearTimeout(timers[s.dataset.qid]); timers[s.dataset.qid] = null; keep(s); } });
     if (!navigator.onLine) {
-      warningEl.textContent = serverNow() > deadline ? T.offline_time_up : T.offline_submit;
+      warningEl.textContent = over() ? T.offline_time_up : T.offline_submit;
       warningEl.hidden = false;
-      if (serverNow() <= deadline) finished = false;
+      if (!over()) finished = false;
       paintLate();
       return;
     }
@@ -343,7 +359,7 @@
     flush();
     // A queue that does not drain (a server down) must not hold the member's own submit for ever.
     setTimeout(function () {
-      if (finished && !submitting && waitingQids().length && serverNow() <= deadline) {
+      if (finished && !submitting && waitingQids().length && !over()) {
         warningEl.textContent = T.offline_submit;
         warningEl.hidden = false;
         finished = false;
@@ -392,6 +408,7 @@
       }
     });
     if (left <= 0) {
+      deadlineSeen = true;
       if (!finished) { warningEl.textContent = T.time_up; warningEl.hidden = false; submitNow(); }
       return;
     }
@@ -507,6 +524,6 @@
   paintAll();
   paintBar();
   tick();
-  if (serverNow() > deadline) { timeIsUp = true; finished = true; paintLate(); }
+  if (over()) { timeIsUp = true; finished = true; paintLate(); }
   flush();
 })();
