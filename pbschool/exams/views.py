@@ -1,6 +1,7 @@
 """Exam pages: the member's list, the sitting, results and the wrong-answer book; banks, questions,
 exams, results, marking and statistics for staff. Thin: services do the work, the view commits."""
 
+import os
 from decimal import Decimal
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -135,10 +136,9 @@ def sit(attempt_id):
 @bp.route("/attempts/sw.js")
 def service_worker():
     """The exam page's service worker, served from /attempts/ so that its scope is the exam pages."""
-    response = current_app.send_static_file("js/exam-sw.js")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
-    return response
+    with open(os.path.join(current_app.static_folder, "js", "exam-sw.js"), "rb") as script:
+        body = script.read()
+    return Response(body, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 def _form_value(item, form):
