@@ -243,3 +243,40 @@ def test_the_deadline_passing_with_answers_waiting_says_which_did_not_count(live
         page.wait_for_url("**/result")
     finally:
         clock.pin(None)
+
+
+def test_answers_still_waiting_when_the_attempt_ended_are_sent_once_from_the_result_page(live_server, page, login):
+    exam_id = _seed(live_server.app, questions=4, time_limit=60)
+    attempt_id = _start(page, live_server, login, exam_id)
+    url = page.url
+    answers = _answers(live_server.app, attempt_id)
+    _worker_ready(page)
+    context = page.context
+    _answer_current(page, answers)
+    _saved(page)
+    context.set_offline(True)
+    page.locator(".question.current button.next").click()
+    _answer_current(page, answers)
+    expect(page.locator("#pending-count")).to_have_text("1 题待发送")
+    page.close()
+
+    puts = []
+    context.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
+    try:
+        clock.pin(dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=2))
+        context.set_offline(False)
+        again = context.new_page()
+        again.goto(url)  # the server has graded the attempt: the result page
+        again.wait_for_url("**/result")
+        expect(again.locator("#late-outbox")).to_have_text(
+            "第 2 题的答案在考试结束后才送达服务器，已记录，但不计入成绩。")
+        assert len(puts) == 1  # sent once, not retried
+        assert not _kept(again)
+        assert not again.evaluate(CACHE_HAS_PAGE.replace("location.href", repr(url)))  # the kept copy is gone
+        assert no_horizontal_scroll(again)
+        again.screenshot(path=str(ARTIFACTS / "exam-late-result-375.png"), full_page=True)
+        with live_server.app.app_context():
+            assert db.session.get(Attempt, attempt_id).score == 2
+            db.session.remove()
+    finally:
+        clock.pin(None)
