@@ -25,31 +25,32 @@ function isPage(response) {
 }
 
 function networkFirst(event, key, keep) {
-  return caches.open(CACHE).then(function (cache) {
-    var network = fetch(event.request).then(function (response) {
-      if (keep(response)) {
-        event.waitUntil(cache.put(key, response.clone()));
-      } else if (event.request.mode === "navigate") {
-        // finished (a redirect to the result), not this person's, or signed out: forget the copy
-        event.waitUntil(cache.delete(key));
-      }
-      return response;
+  var opened = caches.open(CACHE);
+  var network = fetch(event.request);
+  // Registered before the page is handed the response, so the copy is taken while the body is unread;
+  // kept alive by waitUntil even when the kept copy was shown first.
+  event.waitUntil(network.then(function (response) {
+    var copy = keep(response) ? response.clone() : null;
+    return opened.then(function (cache) {
+      if (copy) return cache.put(key, copy);
+      // finished (a redirect to the result), not this person's, or signed out: forget the copy
+      if (event.request.mode === "navigate") return cache.delete(key);
+      return null;
     });
-    var kept = cache.match(key, {ignoreVary: true, ignoreSearch: true});
-    return new Promise(function (resolve, reject) {
-      var settled = false;
-      function fallBack(error) {
-        kept.then(function (copy) {
-          if (settled) return;
-          if (copy) { settled = true; resolve(copy); } else if (error) { settled = true; reject(error); }
-        });
-      }
-      var timer = setTimeout(function () { fallBack(null); }, PATIENCE_MS);
-      network.then(function (response) {
-        clearTimeout(timer);
-        if (!settled) { settled = true; resolve(response); }
-      }, function (error) { clearTimeout(timer); fallBack(error); });
-    });
+  }).catch(function () { return null; }));
+  return new Promise(function (resolve, reject) {
+    var settled = false;
+    function fallBack(error) {
+      opened.then(function (cache) { return cache.match(key, {ignoreVary: true}); }).then(function (copy) {
+        if (settled) return;
+        if (copy) { settled = true; resolve(copy); } else if (error) { settled = true; reject(error); }
+      });
+    }
+    var timer = setTimeout(function () { fallBack(null); }, PATIENCE_MS);
+    network.then(function (response) {
+      clearTimeout(timer);
+      if (!settled) { settled = true; resolve(response); }
+    }, function (error) { clearTimeout(timer); fallBack(error); });
   });
 }
 
