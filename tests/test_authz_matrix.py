@@ -52,6 +52,7 @@ POLICY = {
     "exams.wrong_book": EVERYONE,
     "exams.attempt_detail": OWN_BRANCH,
     "exams.sit": NOBODY, "exams.result": NOBODY, "exams.submit": NOBODY,  # another member's attempt
+    "exams.service_worker": PUBLIC,  # the exam page's service worker script: nothing personal in it
     # courses
     "courses.index": EVERYONE, "courses.course": EVERYONE, "courses.lesson": EVERYONE,
     "courses.comment": EVERYONE, "courses.mark_done": EVERYONE, "courses.my_learning": EVERYONE,

@@ -92,7 +92,11 @@ def logout():
     db.session.commit()
     logout_user()
     flash(_("您已退出登录"), "info")
-    return redirect(url_for("accounts.login"))
+    response = redirect(url_for("accounts.login"))
+    # A shared phone keeps nothing of this person's: exam answers kept on the device, the exam page's
+    # offline copy, its service worker.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

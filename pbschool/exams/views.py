@@ -1,9 +1,10 @@
 """Exam pages: the member's list, the sitting, results and the wrong-answer book; banks, questions,
 exams, results, marking and statistics for staff. Thin: services do the work, the view commits."""
 
+import os
 from decimal import Decimal
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -125,8 +126,19 @@ def sit(attempt_id):
         flash(_("考试时间已到，系统已按已保存的答案自动交卷"), "warning")
     if attempt.state != "in_progress":
         return redirect(url_for("exams.result", attempt_id=attempt.id))
+    # when the server took each answer, to the millisecond: the page prefers a newer one kept on the device
+    saved_at = {qid: answer.saved_at.isoformat(timespec="milliseconds") + "Z"
+                for qid, answer in services.answers_by_question(attempt.id).items()}
     return render_template("exams/sit.html", attempt=attempt, exam=attempt.exam, paper=services.paper(attempt),
-                           server_now=clock.now(), iso=clock.isoformat)
+                           server_now=clock.now(), iso=clock.isoformat, saved_at=saved_at)
+
+
+@bp.route("/attempts/sw.js")
+def service_worker():
+    """The exam page's service worker, served from /attempts/ so that its scope is the exam pages."""
+    with open(os.path.join(current_app.static_folder, "js", "exam-sw.js"), "rb") as script:
+        body = script.read()
+    return Response(body, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 def _form_value(item, form):

@@ -26,3 +26,25 @@
     });
   });
 })();
+// Signing out leaves no exam answers or offline exam pages on a shared phone (the server's answer
+// also carries Clear-Site-Data; this covers browsers that ignore it).
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var action = event.target.getAttribute("action") || "";
+    if (event.defaultPrevented || !/\/logout$/.test(action)) return;
+    try {
+      var doomed = [];
+      for (var i = 0; i < window.localStorage.length; i++) {
+        var k = window.localStorage.key(i);
+        if (k && /^pbschool-(answer:|clock:|flags-)/.test(k)) doomed.push(k);
+      }
+      doomed.forEach(function (k) { window.localStorage.removeItem(k); });
+    } catch (e) { /* no storage, nothing kept */ }
+    if (window.caches) {
+      window.caches.keys().then(function (names) {
+        names.forEach(function (n) { if (n.indexOf("pbschool-exam-") === 0) window.caches.delete(n); });
+      });
+    }
+  });
+})();
