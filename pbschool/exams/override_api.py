@@ -1,0 +1,134 @@
+"""Exam overrides in the JSON API: a member's (contract) or a branch's (extension) own terms."""
+
+from flask import g
+
+from pbschool import auth, clock
+from pbschool.accounts.models import Branch, User
+from pbschool.api import api_route, json_body, ok, require_roles
+from pbschool.errors import NotFound
+from pbschool.exams import overrides, services
+from pbschool.exams.models import Exam
+from pbschool.extensions import db
+
+OVERRIDE_BODY = {
+    "type": "object",
+    "properties": {
+        "extra_minutes": {"type": "integer", "minimum": 0, "maximum": overrides.MAX_EXTRA_MINUTES, "nullable": True},
+        "closes_at": {"type": "string", "format": "date-time", "nullable": True},
+        "extra_attempts": {"type": "integer", "minimum": 0, "maximum": overrides.MAX_EXTRA_ATTEMPTS,
+                           "nullable": True},
+    },
+}
+OVERRIDE = {
+    "type": "object",
+    "required": ["kind", "username", "branch", "extra_minutes", "closes_at", "extra_attempts", "set_by", "updated_at"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["member", "branch"]},
+        "username": {"type": "string", "nullable": True}, "branch": {"type": "string", "nullable": True},
+        "extra_minutes": {"type": "integer", "nullable": True},
+        "closes_at": {"type": "string", "format": "date-time", "nullable": True},
+        "extra_attempts": {"type": "integer", "nullable": True},
+        "set_by": {"type": "string", "nullable": True}, "updated_at": {"type": "string", "format": "date-time"},
+        "effective": {"type": "object", "properties": {
+            "time_limit_seconds": {"type": "integer"},
+            "closes_at": {"type": "string", "format": "date-time", "nullable": True},
+            "attempts_left": {"type": "integer"}}},
+    },
+}
+REMOVED = {"type": "object", "required": ["removed"], "properties": {"removed": {"type": "boolean"}}}
+
+
+def _staff_exam(exam_id):
+    require_roles("admin", "secretary")
+    exam = db.session.get(Exam, exam_id)
+    if exam is None:
+        raise NotFound("找不到这场考试")
+    return exam
+
+
+def _member(username):
+    """The member, if the caller may set their terms; else 404 (a secretary learns nothing of other branches)."""
+    user = db.session.scalar(db.select(User).where(User.username == username)) if len(username) <= 64 else None
+    if user is None or not auth.can_set_exam_terms(g.api_user, user.branch_id):
+        raise NotFound("找不到该党员")
+    return user
+
+
+def _branch(code):
+    branch = db.session.scalar(db.select(Branch).where(Branch.code == code)) if len(code) <= 32 else None
+    if branch is None or not auth.can_set_exam_terms(g.api_user, branch.id):
+        raise NotFound("找不到该支部")
+    return branch
+
+
+def _member_json(exam, user, row):
+    body = overrides.as_json(row)
+    terms = overrides.terms_for(exam, user)
+    body["effective"] = {"time_limit_seconds": terms.time_limit_seconds, "closes_at": clock.isoformat(terms.closes_at),
+                         "attempts_left": services.attempts_left(exam, user, terms)}
+    return body
+
+
+def _row_or_404(row):
+    if row is None:
+        raise NotFound("没有为其设置考试特殊安排", "no_override")
+    return row
+
+
+@api_route("/exams/<int:exam_id>/overrides", tag="exams", statuses=(404,),
+           summary="An exam's overrides (admin; secretary: their branch and its members)",
+           response={"type": "array", "items": OVERRIDE})
+def list_overrides(exam_id):
+    exam = _staff_exam(exam_id)
+    return ok([overrides.as_json(row) for row in overrides.overrides_of(exam, g.api_user)])
+
+
+@api_route("/exams/<int:exam_id>/overrides/<username>", tag="exams", statuses=(404,),
+           summary="One member's own terms for an exam (admin; secretary: own branch)", response=OVERRIDE)
+def get_member_override(exam_id, username):
+    exam = _staff_exam(exam_id)
+    user = _member(username)
+    return ok(_member_json(exam, user, _row_or_404(overrides.find(exam, user=user))))
+
+
+@api_route("/exams/<int:exam_id>/overrides/<username>", methods=("PUT",), tag="exams", statuses=(404,),
+           summary="Set one member's own terms (replaces them; in force at once, an attempt in progress included)",
+           body=OVERRIDE_BODY, response=OVERRIDE)
+def put_member_override(exam_id, username):
+    exam = _staff_exam(exam_id)
+    user = _member(username)
+    row = overrides.set_member_override(exam, user, json_body(), g.api_user)
+    return ok(_member_json(exam, user, row))
+
+
+@api_route("/exams/<int:exam_id>/overrides/<username>", methods=("DELETE",), tag="exams", statuses=(404,),
+           summary="Remove one member's own terms (idempotent)", response=REMOVED)
+def delete_member_override(exam_id, username):
+    exam = _staff_exam(exam_id)
+    user = _member(username)
+    return ok({"removed": overrides.remove_member_override(exam, user, g.api_user)})
+
+
+@api_route("/exams/<int:exam_id>/overrides/branch/<code>", tag="exams", statuses=(404,),
+           summary="One branch's terms for an exam (admin; secretary: own branch)", response=OVERRIDE)
+def get_branch_override(exam_id, code):
+    exam = _staff_exam(exam_id)
+    branch = _branch(code)
+    return ok(overrides.as_json(_row_or_404(overrides.find(exam, branch=branch))))
+
+
+@api_route("/exams/<int:exam_id>/overrides/branch/<code>", methods=("PUT",), tag="exams", statuses=(404,),
+           summary="Set one branch's terms (its members' own overrides win field by field)",
+           body=OVERRIDE_BODY, response=OVERRIDE)
+def put_branch_override(exam_id, code):
+    exam = _staff_exam(exam_id)
+    branch = _branch(code)
+    return ok(overrides.as_json(overrides.set_branch_override(exam, branch, json_body(), g.api_user)))
+
+
+@api_route("/exams/<int:exam_id>/overrides/branch/<code>", methods=("DELETE",), tag="exams", statuses=(404,),
+           summary="Remove one branch's terms (idempotent)", response=REMOVED)
+def delete_branch_override(exam_id, code):
+    exam = _staff_exam(exam_id)
+    branch = _branch(code)
+    return ok({"removed": overrides.remove_branch_override(exam, branch, g.api_user)})
