@@ -321,14 +321,19 @@ def exams_for(user, now=None):
     return [e for e in db.session.scalars(_open_exams(now or clock.now(), user)) if e.admits(user)]
 
 
-def exams_with_attempts_left(user, now=None):
-    """[(exam, attempts the user has left)] for ``exams_for(user)``, counted in the same query."""
+def exams_with_terms(user, now=None):
+    """[(exam, attempts the user has left, their overrides.Terms)] for ``exams_for(user)``: two queries."""
     used = (select(func.count(Attempt.id)).where(Attempt.exam_id == Exam.id, Attempt.user_id == user.id)
             .correlate(Exam).scalar_subquery())
     rows = [(e, n) for e, n in db.session.execute(_open_exams(now or clock.now(), user).add_columns(used))
             if e.admits(user)]
     terms = overrides.terms_by_exam([e for e, _n in rows], user)
-    return [(e, max(0, terms[e.id].max_attempts - n)) for e, n in rows]
+    return [(e, max(0, terms[e.id].max_attempts - n), terms[e.id]) for e, n in rows]
+
+
+def exams_with_attempts_left(user, now=None):
+    """[(exam, attempts the user has left)] for ``exams_for(user)``."""
+    return [(e, left) for e, left, _terms in exams_with_terms(user, now)]
 
 
 def attempts_by_exam(exams, user):
