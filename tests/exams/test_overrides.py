@@ -361,3 +361,40 @@ def test_answers_stay_hidden_while_someone_may_still_sit_it(api, org, bank, pinn
     assert api.get(f"/attempts/{body['attempt_id']}").get_json()["review"] is None
     clock.pin(T0 + dt.timedelta(hours=5))
     assert api.get(f"/attempts/{body['attempt_id']}").get_json()["review"]
+
+
+@pytest.mark.postgres_only
+def test_parallel_puts_end_in_one_consistent_row(backend, app, api, org, bank, pinned):
+    import threading
+
+    if backend == "sqlite":
+        pytest.skip("races need PostgreSQL")
+    exam = make_exam(bank, time_limit=600)
+    running = _start(api, org["member"], exam)
+    api.token(org["admin"])
+    headers, exam_id = api.headers, exam.id
+    threads_n = 8
+    barrier = threading.Barrier(threads_n)
+    results = [None] * threads_n
+
+    def run(i):
+        client = app.test_client()
+        barrier.wait()
+        path = f"/api/v1/exams/{exam_id}/overrides/" + ("member" if i % 2 else "branch/ZC1")
+        response = client.put(path, headers=headers, json={"extra_minutes": 5 + i // 2, "extra_attempts": 1})
+        results[i] = response.status_code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * threads_n
+    db.session.expire_all()
+    rows = db.session.scalars(select(ExamOverride)).all()
+    assert sorted(r.user_id is None for r in rows) == [False, True]  # one for the member, one for the branch
+    member_row = next(r for r in rows if r.user_id is not None)
+    assert member_row.extra_minutes in {5, 6, 7, 8} and member_row.extra_attempts == 1
+    # the running attempt's deadline matches the row that won (the member's own minutes)
+    assert _deadline(running["attempt_id"]) == T0 + dt.timedelta(minutes=10 + member_row.extra_minutes)
+    assert _audits() >= 2
