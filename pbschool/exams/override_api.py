@@ -132,3 +132,18 @@ def delete_branch_override(exam_id, code):
     exam = _staff_exam(exam_id)
     branch = _branch(code)
     return ok({"removed": overrides.remove_branch_override(exam, branch, g.api_user)})
+
+
+@api_route("/attempts/<int:attempt_id>/deadline", tag="exams", statuses=(404,),
+           summary="My attempt's current deadline (an override may have moved it): one row, for the countdown",
+           response={"type": "object", "required": ["deadline", "server_now", "state"], "properties": {
+               "deadline": {"type": "string", "format": "date-time"},
+               "server_now": {"type": "string", "format": "date-time"}, "state": {"type": "string"}}})
+def attempt_deadline(attempt_id):
+    from pbschool.exams.models import Attempt
+
+    attempt = db.session.get(Attempt, attempt_id)
+    if attempt is None or attempt.user_id != g.api_user.id:
+        raise NotFound("找不到这次答题")
+    return ok({"deadline": clock.isoformat(attempt.deadline_at), "server_now": clock.isoformat(clock.now()),
+               "state": attempt.state})

@@ -398,3 +398,18 @@ def test_parallel_puts_end_in_one_consistent_row(backend, app, api, org, bank, p
     # the running attempt's deadline matches the row that won (the member's own minutes)
     assert _deadline(running["attempt_id"]) == T0 + dt.timedelta(minutes=10 + member_row.extra_minutes)
     assert _audits() >= 2
+
+
+def test_the_sitting_page_can_ask_for_its_moved_deadline(api, org, bank, pinned):
+    exam = make_exam(bank, time_limit=600)
+    body = _start(api, org["member"], exam)
+    path = f"/attempts/{body['attempt_id']}/deadline"
+    assert api.get(path).get_json() == {"deadline": "2026-06-01T01:10:00Z", "server_now": "2026-06-01T01:00:00Z",
+                                        "state": "in_progress"}
+    api.token(org["admin"])
+    api.put(f"/exams/{exam.id}/overrides/member", json={"extra_minutes": 5})
+    assert api.get(path).status_code == 404  # not the admin's attempt
+    api.token(org["member"])
+    response = api.get(path)
+    assert response.get_json()["deadline"] == "2026-06-01T01:15:00Z"
+    assert response.headers["Cache-Control"] == "no-store"

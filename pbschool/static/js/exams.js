@@ -193,6 +193,25 @@
     if (window.confirm(question)) submitNow();
   });
 
+  // Extra time given while sitting (an override) moves the server's deadline: ask before handing in.
+  var rechecked = 0;
+  function recheckDeadline() {
+    if (Date.now() - rechecked < 5000) { submitNow(); return; }
+    rechecked = Date.now();
+    fetch(api + "/attempts/" + attemptId + "/deadline", {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (body) {
+      var later = body && body.state === "in_progress" ? Date.parse(body.deadline) : NaN;
+      if (later > deadline) {
+        deadline = later;
+        offset = Date.parse(body.server_now) - Date.now();
+        warned = {};
+        warningEl.hidden = true;
+        tick();
+      } else { submitNow(); }
+    }, submitNow);
+  }
+
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
   function tick() {
@@ -207,7 +226,7 @@
         warningEl.hidden = false;
       }
     });
-    if (left <= 0 && !finished) { submitNow(); return; }
+    if (left <= 0 && !finished) { recheckDeadline(); return; }
     if (!finished) setTimeout(tick, 1000 - ((deadline - serverNow()) % 1000 + 1000) % 1000 || 1000);
   }
 
