@@ -1,6 +1,6 @@
 """Exam overrides in the JSON API: a member's (contract) or a branch's (extension) own terms."""
 
-from flask import g
+from flask import g, request
 
 from pbschool import auth, clock
 from pbschool.accounts.models import Branch, User
@@ -83,55 +83,56 @@ def list_overrides(exam_id):
     return ok([overrides.as_json(row) for row in overrides.overrides_of(exam, g.api_user)])
 
 
-@api_route("/exams/<int:exam_id>/overrides/<username>", tag="exams", statuses=(404,),
+# One rule per path for its three methods: Werkzeug answers 405 instead of 404 for an id beyond the
+# bounded int converter when a path's methods are split over several rules.
+def _document(rule, summaries):
+    """Each method's own summary; only PUT has a body; DELETE answers {"removed"}."""
+    from pbschool.api import _openapi_path, _paths
+
+    ops = _paths[_openapi_path("/" + rule.lstrip("/"))]
+    for method, summary in summaries.items():
+        ops[method]["summary"] = summary
+        if method != "put":
+            ops[method].pop("requestBody", None)
+    ops["delete"]["responses"]["200"]["content"]["application/json"]["schema"] = REMOVED
+
+
+MEMBER_RULE = "/exams/<int:exam_id>/overrides/<username>"
+BRANCH_RULE = "/exams/<int:exam_id>/overrides/branch/<code>"
+
+
+@api_route(MEMBER_RULE, methods=("GET", "PUT", "DELETE"), tag="exams", statuses=(404,), body=OVERRIDE_BODY,
            summary="One member's own terms for an exam (admin; secretary: own branch)", response=OVERRIDE)
-def get_member_override(exam_id, username):
+def member_override(exam_id, username):
     exam = _staff_exam(exam_id)
     user = _member(username)
+    if request.method == "PUT":
+        return ok(_member_json(exam, user, overrides.set_member_override(exam, user, json_body(), g.api_user)))
+    if request.method == "DELETE":
+        return ok({"removed": overrides.remove_member_override(exam, user, g.api_user)})
     return ok(_member_json(exam, user, _row_or_404(overrides.find(exam, user=user))))
 
 
-@api_route("/exams/<int:exam_id>/overrides/<username>", methods=("PUT",), tag="exams", statuses=(404,),
-           summary="Set one member's own terms (replaces them; in force at once, an attempt in progress included)",
-           body=OVERRIDE_BODY, response=OVERRIDE)
-def put_member_override(exam_id, username):
-    exam = _staff_exam(exam_id)
-    user = _member(username)
-    row = overrides.set_member_override(exam, user, json_body(), g.api_user)
-    return ok(_member_json(exam, user, row))
-
-
-@api_route("/exams/<int:exam_id>/overrides/<username>", methods=("DELETE",), tag="exams", statuses=(404,),
-           summary="Remove one member's own terms (idempotent)", response=REMOVED)
-def delete_member_override(exam_id, username):
-    exam = _staff_exam(exam_id)
-    user = _member(username)
-    return ok({"removed": overrides.remove_member_override(exam, user, g.api_user)})
-
-
-@api_route("/exams/<int:exam_id>/overrides/branch/<code>", tag="exams", statuses=(404,),
+@api_route(BRANCH_RULE, methods=("GET", "PUT", "DELETE"), tag="exams", statuses=(404,), body=OVERRIDE_BODY,
            summary="One branch's terms for an exam (admin; secretary: own branch)", response=OVERRIDE)
-def get_branch_override(exam_id, code):
+def branch_override(exam_id, code):
     exam = _staff_exam(exam_id)
     branch = _branch(code)
+    if request.method == "PUT":
+        return ok(overrides.as_json(overrides.set_branch_override(exam, branch, json_body(), g.api_user)))
+    if request.method == "DELETE":
+        return ok({"removed": overrides.remove_branch_override(exam, branch, g.api_user)})
     return ok(overrides.as_json(_row_or_404(overrides.find(exam, branch=branch))))
 
 
-@api_route("/exams/<int:exam_id>/overrides/branch/<code>", methods=("PUT",), tag="exams", statuses=(404,),
-           summary="Set one branch's terms (its members' own overrides win field by field)",
-           body=OVERRIDE_BODY, response=OVERRIDE)
-def put_branch_override(exam_id, code):
-    exam = _staff_exam(exam_id)
-    branch = _branch(code)
-    return ok(overrides.as_json(overrides.set_branch_override(exam, branch, json_body(), g.api_user)))
-
-
-@api_route("/exams/<int:exam_id>/overrides/branch/<code>", methods=("DELETE",), tag="exams", statuses=(404,),
-           summary="Remove one branch's terms (idempotent)", response=REMOVED)
-def delete_branch_override(exam_id, code):
-    exam = _staff_exam(exam_id)
-    branch = _branch(code)
-    return ok({"removed": overrides.remove_branch_override(exam, branch, g.api_user)})
+_document(MEMBER_RULE, {
+    "get": "One member's own terms for an exam (admin; secretary: own branch)",
+    "put": "Set one member's own terms (replaces them; in force at once, an attempt in progress included)",
+    "delete": "Remove one member's own terms (idempotent)"})
+_document(BRANCH_RULE, {
+    "get": "One branch's terms for an exam (admin; secretary: own branch)",
+    "put": "Set one branch's terms (its members' own overrides win field by field)",
+    "delete": "Remove one branch's terms (idempotent)"})
 
 
 @api_route("/attempts/<int:attempt_id>/deadline", tag="exams", statuses=(404,),
