@@ -226,12 +226,13 @@ def wrong_book():
 
 def home_panel(user):
     """Exams open now with their closing time, on the home page."""
-    rows = services.exams_with_attempts_left(user)
+    rows = services.exams_with_terms(user)
     running = set(db.session.scalars(select(Attempt.exam_id).where(
         Attempt.user_id == user.id, Attempt.state == "in_progress",
-        Attempt.exam_id.in_([e.id for e, _left in rows])))) if rows else set()
+        Attempt.exam_id.in_([e.id for e, _left, _terms in rows])))) if rows else set()
     # an exam with no attempt left is done for this member: it leaves home unless one is running
-    rows = [(e, left, e.id in running) for e, left in rows if left > 0 or e.id in running][:5]
+    rows = [(e, left, e.id in running, terms.closes_at) for e, left, terms in rows
+            if left > 0 or e.id in running][:5]
     if not rows:
         return None
     return Markup(render_template("exams/_home_panel.html", rows=rows))  # noqa: S704  (an escaped template)

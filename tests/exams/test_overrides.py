@@ -297,6 +297,9 @@ def test_the_exam_pages_tell_the_member(client, auth, api, org, bank, pinned):
         assert "您有额外 5 分钟" in page and "您的截止时间延至 2026-06-01 12:00" in page and "您可多考 1 次" in page
     detail = client.get(f"/exams/{exam.id}").get_data(as_text=True)
     assert "2 / 2" in detail
+    clock.pin(T0 + dt.timedelta(hours=2))  # closed for everyone else: still on their home page, with their close
+    assert "截止 2026-06-01 12:00" in client.get("/").get_data(as_text=True)
+    clock.pin(T0)
     client.post(f"/exams/{exam.id}/start", data={})
     attempt = db.session.scalar(select(Attempt))
     sitting = client.get(f"/attempts/{attempt.id}").get_data(as_text=True)
