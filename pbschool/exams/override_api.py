@@ -48,14 +48,16 @@ def _staff_exam(exam_id):
 
 def _member(username):
     """The member, if the caller may set their terms; else 404 (a secretary learns nothing of other branches)."""
-    user = db.session.scalar(db.select(User).where(User.username == username)) if len(username) <= 64 else None
+    ok_name = len(username) <= 64 and "\x00" not in username  # PostgreSQL refuses NUL in a string
+    user = db.session.scalar(db.select(User).where(User.username == username)) if ok_name else None
     if user is None or not auth.can_set_exam_terms(g.api_user, user.branch_id):
         raise NotFound("找不到该党员")
     return user
 
 
 def _branch(code):
-    branch = db.session.scalar(db.select(Branch).where(Branch.code == code)) if len(code) <= 32 else None
+    ok_code = len(code) <= 32 and "\x00" not in code
+    branch = db.session.scalar(db.select(Branch).where(Branch.code == code)) if ok_code else None
     if branch is None or not auth.can_set_exam_terms(g.api_user, branch.id):
         raise NotFound("找不到该支部")
     return branch

@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from pbschool import auth
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
-from pbschool.exams import bp, overrides
+from pbschool.exams import bp, overrides, services
 from pbschool.exams.forms import ActionForm, OverrideForm
 from pbschool.exams.models import Exam, ExamOverride
 from pbschool.extensions import db
@@ -47,7 +47,7 @@ def set_override(exam_id):
     form = _form(request.form)
     if not form.validate_on_submit():
         return render_admin_exam(exam, form, 400)
-    username, code = (form.username.data or "").strip(), form.branch.data or ""
+    username, code = services.clean(form.username.data or "").strip(), services.clean(form.branch.data or "")
     if bool(username) == bool(code):
         form.username.errors.append(_("请填写一位党员的用户名，或选择一个支部（二选一）"))
         return render_admin_exam(exam, form, 400)

@@ -416,3 +416,18 @@ def test_the_sitting_page_can_ask_for_its_moved_deadline(api, org, bank, pinned)
     response = api.get(path)
     assert response.get_json()["deadline"] == "2026-06-01T01:15:00Z"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_nul_bytes_and_long_names_are_harmless(client, auth, api, org, bank, pinned):
+    exam = make_exam(bank, closes_at=T0 + dt.timedelta(hours=1))
+    api.token(org["admin"])
+    for path in (f"/exams/{exam.id}/overrides/me%00x", f"/exams/{exam.id}/overrides/branch/Z%00",
+                 f"/exams/{exam.id}/overrides/{'x' * 300}", f"/exams/{exam.id}/overrides/branch/{'x' * 300}"):
+        assert api.put(path, json={"extra_minutes": 1}).status_code in (400, 404)
+        assert api.get(path).status_code in (400, 404)
+    bad = api.put(f"/exams/{exam.id}/overrides/member", json={"closes_at": "2026-06-01T03:00:00\x00Z"})
+    assert bad.status_code == 400
+    auth.login("admin")
+    page = client.post(f"/admin/exams/{exam.id}/overrides", data={"username": "mem\x00ber", "extra_minutes": "1",
+                                                                   "branch": "Z\x00"})
+    assert page.status_code == 400
