@@ -107,16 +107,26 @@ def sits_as_preview(user, exam):
     return has_role(user, "lecturer") and can_mark_exam(user, exam)
 
 
+def can_set_exam_terms(user, branch_id):
+    """Exam overrides (extra time, a later close, extra attempts) for a member of ``branch_id`` or for
+    the branch: admins for anyone, a secretary for their own branch. Never for oneself: see
+    ``refuse_self`` in exams/overrides.py."""
+    if is_admin(user):
+        return True
+    return has_role(user, "secretary") and branch_id is not None and can_oversee_branch(user, branch_id)
+
+
 def can_see_answer_key(user, exam, now=None):
     """The correct answers and explanations on a member's paper, for staff: admins always; others
     once the exam has closed (its closes_at passed, or — without one — no longer open)."""
     if is_admin(user):
         return True
     from pbschool import clock
+    from pbschool.exams.overrides import latest_close
 
     now = now or clock.now()
     if exam.closes_at is not None:
-        return now >= exam.closes_at
+        return now >= latest_close(exam)  # a member given a later close may still be sitting it
     return not exam.is_open(now)
 
 
@@ -139,6 +149,7 @@ OWN_RECORD_MESSAGES = {
     "own_rating": _l("不能评定自己或本人所在支部的星级"),
     "own_review": _l("不能审核自己编写的内容"),
     "own_record": _l("不能为自己评分、记分或评定"),
+    "own_override": _l("不能为自己设置考试特殊安排（延时、延期或增加次数）"),
 }
 
 

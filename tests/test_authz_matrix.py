@@ -94,6 +94,11 @@ POLICY = {
     "api.review_course": ("admin",),
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
     "api.regrade_exam": ("admin",),
+    # exam overrides: <username> is member2 (ZC1); <code> names no branch here (tests/exams/test_overrides.py
+    # tries each role on real ones); the page's form names its target in the body, checked per object there
+    "api.list_overrides": SECRETARIES, "api.member_override": OWN_BRANCH, "api.branch_override": OWN_BRANCH,
+    "exams.set_override": SECRETARIES, "exams.remove_override": SECRETARIES,
+    "api.attempt_deadline": NOBODY,  # another member's attempt
 }
 
 REFUSED = {401, 403, 404, 405}
@@ -125,6 +130,7 @@ def world(app, backend):
         "meeting_id": db.session.scalar(select(Meeting.id).where(Meeting.branch_id == zc1.id)),
         "rule_id": db.session.scalar(select(PointRule.id)),
         "session_id": _other_session(other).id, "token_id": _other_token(other).id,
+        "username": other.username, "override_id": 999999,
         "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
     }
     return ids

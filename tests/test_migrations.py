@@ -89,3 +89,30 @@ def test_existing_questions_become_version_one_of_themselves(empty_database_url,
             assert conn.execute(text("SELECT version FROM question")).scalar() == 1
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_extra_time_becomes_member_overrides(empty_database_url, tmp_path):
+    app = create_app(make_test_config(tmp_path, empty_database_url))
+    with app.app_context():
+        upgrade(revision="c12b0totp")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO \"user\" (id, username, name, role, job_post, password_hash, is_active, session_nonce, "
+                "must_change_password, created_at) VALUES (3, 'slow', '慢', 'member', '', 'x', true, 'n', false, "
+                "'2026-11-01 00:00:00')"))
+            conn.execute(text(
+                "INSERT INTO exam (id, title, description, time_limit_seconds, max_attempts, grading_method, "
+                "pass_score, points_on_pass, shuffle_questions, shuffle_options, partial_credit, review, review_when, "
+                "audience, audience_job_posts, is_published, created_at) VALUES (5, '考试', '', 600, 1, 'highest', "
+                "60, 0, true, true, false, 'score', 'submit', 'all', '[]', true, '2026-11-01 00:00:00')"))
+            conn.execute(text("INSERT INTO extra_time (exam_id, user_id, seconds) VALUES (5, 3, 610)"))
+        upgrade(revision="d02b0overrides")
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT exam_id, user_id, branch_id, extra_minutes, extra_attempts "
+                                     "FROM exam_override")).all()
+            assert [tuple(r) for r in rows] == [(5, 3, None, 11, None)]
+        downgrade(revision="c12b0totp")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT seconds FROM extra_time")).scalar() == 660
+        downgrade(revision="base")
+        db.engine.dispose()

@@ -9,7 +9,7 @@ bp = Blueprint("exams", __name__, template_folder="templates")
 
 
 def init_app(app):
-    from pbschool.exams import api, cli, models, views  # noqa: F401  (routes register on import)
+    from pbschool.exams import api, cli, models, override_api, override_views, views  # noqa: F401  (routes register on import)
 
     app.register_blueprint(bp)
     app.cli.add_command(cli.bank_cli)

@@ -124,9 +124,10 @@ def result_payload(attempt):
 def list_exams():
     user = g.api_user
     services.bulk_close_overdue_for(user)
-    return ok([{"id": exam.id, "title": exam.title, "time_limit_seconds": exam.time_limit_seconds,
-                "opens_at": clock.isoformat(exam.opens_at), "closes_at": clock.isoformat(exam.closes_at),
-                "attempts_left": left} for exam, left in services.exams_with_attempts_left(user)])
+    # time limit, close and attempts as they are for this member (their overrides included)
+    return ok([{"id": exam.id, "title": exam.title, "time_limit_seconds": terms.time_limit_seconds,
+                "opens_at": clock.isoformat(exam.opens_at), "closes_at": clock.isoformat(terms.closes_at),
+                "attempts_left": left} for exam, left, terms in services.exams_with_terms(user)])
 
 
 @api_route("/exams", methods=("POST",), summary="Create an exam (admin)", tag="exams", body=EXAM_BODY,

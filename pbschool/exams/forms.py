@@ -106,9 +106,33 @@ class ExamSettingsForm(FlaskForm):
     is_published = BooleanField(_l("发布（党员可见）"))
 
 
-class ExtraTimeForm(FlaskForm):
-    username = StringField(_l("用户名"), validators=[DataRequired(_l("请填写用户名")), Length(max=64)])
-    minutes = IntegerField(_l("延长分钟数（0 取消）"), validators=[Optional(), NumberRange(0, 600)])
+class _Whole(IntegerField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("请填写整数")) from None
+
+
+class _Moment(DateTimeLocalField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("请填写有效的日期和时间")) from None
+
+
+class OverrideForm(FlaskForm):
+    """One member's or one branch's own terms for an exam (exams/overrides.py)."""
+
+    username = StringField(_l("党员用户名"), validators=[Optional(), Length(max=64, message=_l("用户名太长"))],
+                           description=_l("填用户名为个人设置；或在下方选择支部"))
+    branch = SelectField(_l("或整个支部"), choices=[], validate_choice=False)
+    extra_minutes = _Whole(_l("延长分钟数"), validators=[Optional(), NumberRange(
+        0, 7 * 24 * 60, message=_l("延长分钟数应为 0–10080（最多 7 天）"))])
+    closes_at = _Moment(_l("截止时间延至（北京时间）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    extra_attempts = _Whole(_l("增加考试次数"), validators=[Optional(), NumberRange(
+        0, 100, message=_l("增加次数应为 0–100"))])
 
 
 class ActionForm(FlaskForm):

@@ -234,18 +234,37 @@ class ExamSection(db.Model):
     bank: Mapped[QuestionBank] = relationship()
 
 
-class ExtraTime(db.Model):
-    """Extra minutes granted to one member for one exam."""
+class ExamOverride(db.Model):
+    """One member's, or one branch's, own terms for one exam (see ``exams/overrides.py``).
 
-    __table_args__ = (UniqueConstraint("exam_id", "user_id"),
-                      CheckConstraint("seconds > 0", name="seconds_positive"))
+    A field left None is not overridden here: a member's own row wins over their branch's row field
+    by field, and the exam's setting applies where neither says anything."""
+
+    __table_args__ = (
+        UniqueConstraint("exam_id", "user_id"),
+        UniqueConstraint("exam_id", "branch_id"),
+        CheckConstraint("(user_id IS NULL) <> (branch_id IS NULL)", name="member_or_branch"),
+        CheckConstraint("extra_minutes IS NULL OR extra_minutes BETWEEN 0 AND 10080", name="extra_minutes_range"),
+        CheckConstraint("extra_attempts IS NULL OR extra_attempts BETWEEN 0 AND 100", name="extra_attempts_range"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
-    seconds: Mapped[int]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id", ondelete="CASCADE"), index=True)
+    #: Minutes added to the exam's time limit.
+    extra_minutes: Mapped[int | None]
+    #: A later close than the exam's own, for this member or branch.
+    closes_at: Mapped[dt.datetime | None]
+    #: Attempts on top of the exam's max_attempts.
+    extra_attempts: Mapped[int | None]
+    #: Who last changed it; a branch override never applies to them (nobody extends their own exam).
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
-    user: Mapped["User"] = relationship()  # noqa: F821
+    user: Mapped["User | None"] = relationship(foreign_keys=[user_id])  # noqa: F821
+    branch: Mapped["Branch | None"] = relationship()  # noqa: F821
+    set_by: Mapped["User | None"] = relationship(foreign_keys=[set_by_id])  # noqa: F821
 
 
 class Attempt(db.Model):
@@ -270,7 +289,8 @@ class Attempt(db.Model):
     attempt_limit: Mapped[int]
     state: Mapped[str] = mapped_column(String(16), default="in_progress")
     started_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
-    #: The server's deadline: start + time limit + extra time, capped at the exam's close.
+    #: The server's deadline: start + time limit + override minutes, capped at the (overridden) close;
+    #: setting or removing an override moves it (exams/overrides.py), so saves read only this row.
     deadline_at: Mapped[dt.datetime]
     submitted_at: Mapped[dt.datetime | None]
     #: Submitted by the deadline (sweep or a late access), not by the member.

@@ -19,6 +19,7 @@ from pbschool import clock
 from pbschool.accounts.services import audit
 from pbschool.auth import scope_to_branch, sits_as_preview
 from pbschool.errors import DomainError, NotFound
+from pbschool.exams import overrides
 from pbschool.exams.models import (
     AUDIENCES,
     GRADING_METHODS,
@@ -29,7 +30,6 @@ from pbschool.exams.models import (
     AttemptQuestion,
     Exam,
     ExamSection,
-    ExtraTime,
     Question,
     QuestionBank,
 )
@@ -293,19 +293,6 @@ def update_exam(exam, data, actor=None):
     return exam
 
 
-def set_extra_time(exam, user, minutes, actor=None):
-    row = db.session.scalar(select(ExtraTime).where(ExtraTime.exam_id == exam.id, ExtraTime.user_id == user.id))
-    if not minutes:
-        if row is not None:
-            db.session.delete(row)
-    elif row is None:
-        db.session.add(ExtraTime(exam_id=exam.id, user_id=user.id, seconds=int(minutes) * 60))
-    else:
-        row.seconds = int(minutes) * 60
-    db.session.flush()
-    audit(actor, "exam.extra_time", exam, user.username, minutes=minutes)
-
-
 def grace_seconds():
     return int(current_app.config.get("EXAM_GRACE_SECONDS", 5))
 
@@ -318,25 +305,35 @@ def is_overdue(attempt, now=None):
     return now > attempt.deadline_at + timedelta(seconds=grace_seconds())
 
 
-def _open_exams(now):
+def _open_exams(now, user=None):
     # audience_branches loads only for the exams meant for some branches (most are for everyone)
+    still_open = (Exam.closes_at.is_(None)) | (Exam.closes_at > now)
+    if user is not None:  # or open later for them (exams/overrides.py)
+        still_open = still_open | overrides.open_later_for(user, Exam.id, now)
     return (select(Exam).options(defer(Exam.description)).where(Exam.is_published.is_(True))
             .where((Exam.opens_at.is_(None)) | (Exam.opens_at <= now))
-            .where((Exam.closes_at.is_(None)) | (Exam.closes_at > now))
+            .where(still_open)
             .order_by(Exam.closes_at.is_(None), Exam.closes_at, Exam.id))
 
 
 def exams_for(user, now=None):
-    """Published exams that admit ``user`` and are open now."""
-    return [e for e in db.session.scalars(_open_exams(now or clock.now())) if e.admits(user)]
+    """Published exams that admit ``user`` and are open to them now (their overrides included)."""
+    return [e for e in db.session.scalars(_open_exams(now or clock.now(), user)) if e.admits(user)]
+
+
+def exams_with_terms(user, now=None):
+    """[(exam, attempts the user has left, their overrides.Terms)] for ``exams_for(user)``: two queries."""
+    used = (select(func.count(Attempt.id)).where(Attempt.exam_id == Exam.id, Attempt.user_id == user.id)
+            .correlate(Exam).scalar_subquery())
+    rows = [(e, n) for e, n in db.session.execute(_open_exams(now or clock.now(), user).add_columns(used))
+            if e.admits(user)]
+    terms = overrides.terms_by_exam([e for e, _n in rows], user)
+    return [(e, max(0, terms[e.id].max_attempts - n), terms[e.id]) for e, n in rows]
 
 
 def exams_with_attempts_left(user, now=None):
-    """[(exam, attempts the user has left)] for ``exams_for(user)``, counted in the same query."""
-    used = (select(func.count(Attempt.id)).where(Attempt.exam_id == Exam.id, Attempt.user_id == user.id)
-            .correlate(Exam).scalar_subquery())
-    rows = db.session.execute(_open_exams(now or clock.now()).add_columns(used))
-    return [(e, max(0, e.max_attempts - n)) for e, n in rows if e.admits(user)]
+    """[(exam, attempts the user has left)] for ``exams_for(user)``."""
+    return [(e, left) for e, left, _terms in exams_with_terms(user, now)]
 
 
 def attempts_by_exam(exams, user):
@@ -360,8 +357,9 @@ def attempts_used(exam, user):
                                                                   Attempt.user_id == user.id)) or 0
 
 
-def attempts_left(exam, user):
-    return max(0, exam.max_attempts - attempts_used(exam, user))
+def attempts_left(exam, user, terms=None):
+    terms = terms or overrides.terms_for(exam, user)
+    return max(0, terms.max_attempts - attempts_used(exam, user))
 
 
 def open_attempt(exam, user):
@@ -391,7 +389,6 @@ def _draw(exam, rng):
 
 def start_attempt(exam, user, now=None):
     """Resume the member's unfinished attempt, or start a new one. Parallel starts give one attempt."""
-    from datetime import timedelta
 
     now = now or clock.now()
     if not exam.admits(user):
@@ -401,18 +398,14 @@ def start_attempt(exam, user, now=None):
         if not is_overdue(current, now):
             return current
         submit_attempt(current, auto=True, now=now)
-    if not exam.is_open(now):
+    terms = overrides.terms_for(exam, user)
+    if not terms.is_open(now):
         raise DomainError(_("考试当前未开放"), "exam_closed", 409)
     used = attempts_used(exam, user)
-    if used >= exam.max_attempts:
+    if used >= terms.max_attempts:
         raise DomainError(_("您的考试次数已用完"), "no_attempts_left", 409)
-    extra = db.session.scalar(select(ExtraTime.seconds).where(ExtraTime.exam_id == exam.id,
-                                                              ExtraTime.user_id == user.id)) or 0
-    deadline = now + timedelta(seconds=exam.time_limit_seconds + extra)
-    if exam.closes_at is not None:
-        deadline = min(deadline, exam.closes_at)
-    attempt = Attempt(exam_id=exam.id, user_id=user.id, number=used + 1, attempt_limit=exam.max_attempts,
-                      state="in_progress", started_at=now, deadline_at=deadline.replace(microsecond=0),
+    attempt = Attempt(exam_id=exam.id, user_id=user.id, number=used + 1, attempt_limit=terms.max_attempts,
+                      state="in_progress", started_at=now, deadline_at=terms.deadline(now),
                       is_preview=sits_as_preview(user, exam))
     try:
         with db.session.begin_nested():
@@ -612,10 +605,11 @@ def review_open(attempt, now=None):
     now = now or clock.now()
     if attempt.state == "in_progress" or exam.review == "score":
         return False
-    if exam.review_when == "close":
-        return exam.closes_at is not None and now >= exam.closes_at
+    if exam.review_when == "close":  # closed for everyone: a later close given to someone counts
+        return exam.closes_at is not None and now >= overrides.latest_close(exam)
     # While the member may still sit the exam again, its answers would give the next attempt away.
-    if exam.is_open(now) and attempts_used(exam, attempt.user) < exam.max_attempts:
+    terms = overrides.terms_for(exam, attempt.user)
+    if terms.is_open(now) and attempts_used(exam, attempt.user) < terms.max_attempts:
         return False
     return True
 

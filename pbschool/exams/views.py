@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from pbschool import auth, clock
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
-from pbschool.exams import access, bp, services, stats
+from pbschool.exams import access, bp, overrides, services, stats
 from pbschool.exams import marking as hand_marking
 from pbschool.exams.forms import (
     ActionForm,
@@ -25,7 +25,6 @@ from pbschool.exams.forms import (
     BankImportForm,
     ExamForm,
     ExamSettingsForm,
-    ExtraTimeForm,
     QuestionForm,
 )
 from pbschool.exams.importer import export_xlsx, import_bank_file, template_csv, template_xlsx
@@ -60,9 +59,11 @@ def my_exams():
     rows = []
     exams = services.exams_for(current_user)
     attempts_of = services.attempts_by_exam(exams, current_user)  # one query, not one per exam
+    terms_of = overrides.terms_by_exam(exams, current_user)  # and one for the overrides
     for exam in exams:
         attempts = attempts_of[exam.id]
-        rows.append({"exam": exam, "left": max(0, exam.max_attempts - len(attempts)),
+        rows.append({"exam": exam, "left": max(0, terms_of[exam.id].max_attempts - len(attempts)),
+                     "terms": terms_of[exam.id],
                      "open_attempt": next((a for a in attempts if a.state == "in_progress"), None),
                      "best": services.counted_attempts(exam, attempts).get(current_user.id)})
     past = db.session.scalars(select(Attempt).where(Attempt.user_id == current_user.id,
@@ -86,8 +87,9 @@ def exam_detail(exam_id):
     services.bulk_close_overdue_for(current_user)
     db.session.commit()
     attempts = services.attempts_of(exam, current_user)
-    return render_template("exams/exam_detail.html", exam=exam, attempts=attempts,
-                           left=max(0, exam.max_attempts - len(attempts)), is_open=exam.is_open(clock.now()),
+    terms = overrides.terms_for(exam, current_user)
+    return render_template("exams/exam_detail.html", exam=exam, attempts=attempts, terms=terms,
+                           left=max(0, terms.max_attempts - len(attempts)), is_open=terms.is_open(clock.now()),
                            open_attempt=next((a for a in attempts if a.state == "in_progress"), None),
                            form=ActionForm(), preview=auth.sits_as_preview(current_user, exam))
 
@@ -130,7 +132,8 @@ def sit(attempt_id):
     saved_at = {qid: answer.saved_at.isoformat(timespec="milliseconds") + "Z"
                 for qid, answer in services.answers_by_question(attempt.id).items()}
     return render_template("exams/sit.html", attempt=attempt, exam=attempt.exam, paper=services.paper(attempt),
-                           server_now=clock.now(), iso=clock.isoformat, saved_at=saved_at)
+                           server_now=clock.now(), iso=clock.isoformat, saved_at=saved_at,
+                           terms=overrides.terms_for(attempt.exam, current_user))
 
 
 @bp.route("/attempts/sw.js")
@@ -235,12 +238,13 @@ def wrong_book():
 
 def home_panel(user):
     """Exams open now with their closing time, on the home page."""
-    rows = services.exams_with_attempts_left(user)
+    rows = services.exams_with_terms(user)
     running = set(db.session.scalars(select(Attempt.exam_id).where(
         Attempt.user_id == user.id, Attempt.state == "in_progress",
-        Attempt.exam_id.in_([e.id for e, _left in rows])))) if rows else set()
+        Attempt.exam_id.in_([e.id for e, _left, _terms in rows])))) if rows else set()
     # an exam with no attempt left is done for this member: it leaves home unless one is running
-    rows = [(e, left, e.id in running) for e, left in rows if left > 0 or e.id in running][:5]
+    rows = [(e, left, e.id in running, terms.closes_at) for e, left, terms in rows
+            if left > 0 or e.id in running][:5]
     if not rows:
         return None
     return Markup(render_template("exams/_home_panel.html", rows=rows))  # noqa: S704  (an escaped template)
@@ -490,27 +494,18 @@ def new_exam():
     return render_template("exams/exam_form.html", form=form)
 
 
-@bp.route("/admin/exams/<int:exam_id>", methods=["GET", "POST"])
+@bp.route("/admin/exams/<int:exam_id>")
 @auth.roles_required("admin", "secretary", "lecturer")
 def admin_exam(exam_id):
-    exam = _staff_exam(exam_id)
-    form = ExtraTimeForm()
-    if form.validate_on_submit():
-        auth.require(auth.is_admin(current_user))
-        user = db.session.scalar(select(User).where(User.username == services.clean(form.username.data).strip()))
-        if user is None:
-            form.username.errors.append(_("找不到用户 %(u)s", u=form.username.data))
-        else:
-            services.set_extra_time(exam, user, form.minutes.data or 0, actor=current_user)
-            db.session.commit()
-            flash(_("已为 %(n)s 设置延时", n=user.name), "success")
-            return redirect(url_for("exams.admin_exam", exam_id=exam.id))
-    from pbschool.exams.models import ExtraTime
+    return render_admin_exam(_staff_exam(exam_id))
 
-    extras = db.session.scalars(select(ExtraTime).where(ExtraTime.exam_id == exam.id)
-                                .options(selectinload(ExtraTime.user))).all()
-    return render_template("exams/admin_exam.html", exam=exam, form=form, extras=extras,
-                           may_mark=auth.can_mark_exam(current_user, exam))
+
+def render_admin_exam(exam, override_form=None, status=200):
+    """The exam's staff page; ``override_form``: the overrides form as posted (with its errors)."""
+    from pbschool.exams.override_views import override_section
+
+    return render_template("exams/admin_exam.html", exam=exam, may_mark=auth.can_mark_exam(current_user, exam),
+                           **override_section(exam, override_form)), status
 
 
 def _utc_to_local(moment):

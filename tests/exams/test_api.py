@@ -131,14 +131,14 @@ def test_attempt_limit_and_closed_exam(api, make, bank, pinned):
 
 
 def test_deadline_is_capped_by_close_and_extended_by_extra_time(api, make, bank, pinned):
-    from pbschool.exams import services
+    from pbschool.exams import overrides
 
     exam = make_exam(bank, time_limit=1800, closes_at=T0 + dt.timedelta(minutes=20))
     api.token(make.user())
     assert start(api, exam)["deadline"] == "2026-06-01T01:20:00Z"
     exam2 = make_exam(bank, time_limit=600)
     slow = make.user()
-    services.set_extra_time(exam2, slow, 5)
+    overrides.set_member_override(exam2, slow, {"extra_minutes": 5}, make.user(role="admin"))
     db.session.commit()
     api.token(slow)
     assert start(api, exam2)["deadline"] == "2026-06-01T01:15:00Z"

@@ -306,11 +306,11 @@ def test_admin_grants_extra_time(client, auth, make, bank, pinned):
     make.user("slow")
     make.user("boss", role="admin")
     auth.login("boss")
-    response = client.post(f"/admin/exams/{exam.id}", data={"username": "slow", "minutes": "10"})
+    response = client.post(f"/admin/exams/{exam.id}/overrides", data={"username": "slow", "extra_minutes": "10"})
     assert response.status_code == 302
-    assert "延长 10 分钟" in client.get(f"/admin/exams/{exam.id}").get_data(as_text=True)
-    assert "找不到用户" in client.post(f"/admin/exams/{exam.id}", data={"username": "nobody", "minutes": "5"}) \
-        .get_data(as_text=True)
+    assert "10 分钟" in client.get(f"/admin/exams/{exam.id}").get_data(as_text=True)
+    assert "找不到本支部的党员" in client.post(f"/admin/exams/{exam.id}/overrides",
+                                       data={"username": "nobody", "extra_minutes": "5"}).get_data(as_text=True)
 
 
 def test_admin_changes_the_window_and_unpublishes(client, auth, make, bank, pinned):

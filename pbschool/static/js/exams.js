@@ -393,6 +393,31 @@
     if (window.confirm(question)) submitNow();
   });
 
+  // Extra time given while sitting (an override) moves the server's deadline: ask before handing in.
+  var rechecked = 0;
+  function timeUp() {
+    deadlineSeen = true;
+    if (!finished) { warningEl.textContent = T.time_up; warningEl.hidden = false; submitNow(); }
+  }
+
+  function recheckDeadline() {
+    if (Date.now() - rechecked < 5000) { timeUp(); return; }
+    rechecked = Date.now();
+    fetch(api + "/attempts/" + attemptId + "/deadline", {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (body) {
+      var later = body && body.state === "in_progress" ? Date.parse(body.deadline) : NaN;
+      if (later > deadline) {
+        deadline = later;
+        offset = Date.parse(body.server_now) - Date.now();
+        warned = {};
+        warningEl.hidden = true;
+        deadlineSeen = false;
+        tick();
+      } else { timeUp(); }
+    }, timeUp);
+  }
+
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
   function tick() {
@@ -408,8 +433,7 @@
       }
     });
     if (left <= 0) {
-      deadlineSeen = true;
-      if (!finished) { warningEl.textContent = T.time_up; warningEl.hidden = false; submitNow(); }
+      if (!finished) recheckDeadline();
       return;
     }
     if (!finished) setTimeout(tick, 1000 - ((deadline - serverNow()) % 1000 + 1000) % 1000 || 1000);
