@@ -17,6 +17,7 @@ from pbschool import auth, clock
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
 from pbschool.exams import access, bp, services, stats
+from pbschool.exams import late as late_answers
 from pbschool.exams import marking as hand_marking
 from pbschool.exams.forms import (
     ActionForm,
@@ -186,7 +187,7 @@ def result(attempt_id):
     if attempt.state == "in_progress":
         return redirect(url_for("exams.sit", attempt_id=attempt.id))
     return render_template("exams/result.html", attempt=attempt, exam=attempt.exam,
-                           review=services.review(attempt))
+                           review=services.review(attempt), late=late_answers.for_attempt(attempt))
 
 
 @bp.route("/exams/wrong-answers")
@@ -580,7 +581,7 @@ def attempt_detail(attempt_id):
                  or auth.is_admin(current_user))
     items, key_shown = access.staff_review(attempt, current_user) if attempt.state != "in_progress" else (None, False)
     return render_template("exams/attempt_detail.html", attempt=attempt, exam=attempt.exam, review=items,
-                           key_shown=key_shown, state_names=STATE_NAMES)
+                           key_shown=key_shown, state_names=STATE_NAMES, late=late_answers.for_attempt(attempt))
 
 
 STATE_NAMES = {"in_progress": _l("答题中"), "submitted": _l("已评分"), "pending_review": _l("待阅卷")}
