@@ -129,6 +129,15 @@ def list_exams():
                 "attempts_left": left} for exam, left in services.exams_with_attempts_left(user)])
 
 
+@api_route("/exams/upcoming", summary="Exams I will be able to sit that open soon (EXAM_OPENS_SOON_DAYS)",
+           tag="exams", response={"type": "array", "items": EXAM_ITEM})
+def upcoming_exams():
+    user = g.api_user
+    return ok([{"id": exam.id, "title": exam.title, "time_limit_seconds": exam.time_limit_seconds,
+                "opens_at": clock.isoformat(exam.opens_at), "closes_at": clock.isoformat(exam.closes_at),
+                "attempts_left": exam.max_attempts} for exam in services.exams_opening_soon(user)])
+
+
 @api_route("/exams", methods=("POST",), summary="Create an exam (admin)", tag="exams", body=EXAM_BODY,
            response={"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
            statuses=(404,))

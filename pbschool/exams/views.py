@@ -1,6 +1,7 @@
 """Exam pages: the member's list, the sitting, results and the wrong-answer book; banks, questions,
 exams, results, marking and statistics for staff. Thin: services do the work, the view commits."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -26,6 +27,7 @@ from pbschool.exams.forms import (
     ExamForm,
     ExamSettingsForm,
     ExtraTimeForm,
+    NoticeForm,
     QuestionForm,
 )
 from pbschool.exams.importer import export_xlsx, import_bank_file, template_csv, template_xlsx
@@ -69,7 +71,8 @@ def my_exams():
                                                     Attempt.state != "in_progress")
                               .options(selectinload(Attempt.exam))
                               .order_by(Attempt.submitted_at.desc()).limit(30)).all()
-    return render_template("exams/my_exams.html", rows=rows, past=past)
+    return render_template("exams/my_exams.html", rows=rows, past=past,
+                           soon=services.exams_opening_soon(current_user))
 
 
 def _visible_exam(exam_id):
@@ -86,28 +89,42 @@ def exam_detail(exam_id):
     services.bulk_close_overdue_for(current_user)
     db.session.commit()
     attempts = services.attempts_of(exam, current_user)
+    now = clock.now()
     return render_template("exams/exam_detail.html", exam=exam, attempts=attempts,
-                           left=max(0, exam.max_attempts - len(attempts)), is_open=exam.is_open(clock.now()),
+                           left=max(0, exam.max_attempts - len(attempts)), is_open=exam.is_open(now),
+                           not_yet=exam.opens_at is not None and now < exam.opens_at, now=now,
                            open_attempt=next((a for a in attempts if a.state == "in_progress"), None),
                            form=ActionForm(), preview=auth.sits_as_preview(current_user, exam))
 
 
-@bp.route("/exams/<int:exam_id>/start", methods=["POST"])
+@bp.route("/exams/<int:exam_id>/start", methods=["GET", "POST"])
 @login_required
 def start(exam_id):
+    """考试须知, then the attempt: the clock starts only once the member ticked "我已阅读" (checked
+    here, not only in the browser). Resuming an attempt in progress skips the notice."""
     exam = _visible_exam(exam_id)
-    ActionForm().validate_on_submit() or abort(400)
     current = services.open_attempt(exam, current_user)
     if current is not None and services.finish_if_overdue(current):
         db.session.commit()
-    try:
-        attempt = services.start_attempt(exam, current_user)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("exams.exam_detail", exam_id=exam.id))
-    db.session.commit()
-    return redirect(url_for("exams.sit", attempt_id=attempt.id))
+        current = None
+    if current is not None:
+        return redirect(url_for("exams.sit", attempt_id=current.id))
+    form = NoticeForm()
+    if form.validate_on_submit():
+        try:
+            attempt = services.start_attempt(exam, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("exams.exam_detail", exam_id=exam.id))
+        db.session.commit()
+        return redirect(url_for("exams.sit", attempt_id=attempt.id))
+    now = clock.now()
+    left = services.attempts_left(exam, current_user)
+    return render_template("exams/notice.html", exam=exam, form=form, left=left, is_open=exam.is_open(now),
+                           now=now, grace=services.grace_seconds(), preview=auth.sits_as_preview(current_user, exam),
+                           ends_early=exam.closes_at is not None and exam.is_open(now)
+                           and exam.closes_at < now + timedelta(seconds=exam.time_limit_seconds))
 
 
 def _own_attempt(attempt_id):
