@@ -119,6 +119,10 @@ def load(instance_path):
         # e.g. "/_media/": media is sent by nginx from an internal location after our permission check.
         "X_ACCEL_PREFIX": os.environ.get("PBSCHOOL_X_ACCEL_PREFIX", ""),
         "EXAM_GRACE_SECONDS": _int("PBSCHOOL_EXAM_GRACE_SECONDS", 5),
+        # The app grades attempts past deadline + grace itself, at most once this often (0: off, cron only).
+        "EXAM_AUTO_SWEEP_SECONDS": _int("PBSCHOOL_EXAM_AUTO_SWEEP_SECONDS", 60),
+        # The exam list shows exams that open within this many days.
+        "EXAM_OPENS_SOON_DAYS": _int("PBSCHOOL_EXAM_OPENS_SOON_DAYS", 7),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": True,

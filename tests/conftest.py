@@ -82,6 +82,7 @@ def make_test_config(tmp_path, database_url, **overrides):
         "MAX_UPLOAD_MB": 20,
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
         "EXAM_GRACE_SECONDS": 5,
+        "EXAM_AUTO_SWEEP_SECONDS": 0,  # tests/exams/test_sweep_auto.py turns the in-app sweep on
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STRATEGY": "moving-window",

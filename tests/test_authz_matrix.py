@@ -86,6 +86,7 @@ POLICY = {
     "api.list_courses": EVERYONE, "api.get_course": EVERYONE, "api.get_lesson": EVERYONE,
     "api.post_progress": EVERYONE, "api.my_learning": EVERYONE, "api.me_points": EVERYONE,
     "api.leaderboard": EVERYONE, "api.list_exams": EVERYONE, "api.start_attempt": EVERYONE,
+    "api.upcoming_exams": EVERYONE,
     "api.create_exam": ("admin",), "api.exam_results": ("secretary", "secretary_jd", "admin"),
     "api.award_points": SECRETARIES, "api.record_meeting": SECRETARIES,
     "api.mark_attempt": STAFF_BANKS,  # the body is checked before the paper: the role decides here

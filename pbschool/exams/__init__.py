@@ -9,9 +9,10 @@ bp = Blueprint("exams", __name__, template_folder="templates")
 
 
 def init_app(app):
-    from pbschool.exams import api, cli, models, override_api, override_views, views  # noqa: F401  (routes register on import)
+    from pbschool.exams import api, autosweep, cli, models, override_api, override_views, views  # noqa: F401  (routes register on import)
 
     app.register_blueprint(bp)
+    autosweep.init_app(app)
     app.cli.add_command(cli.bank_cli)
     app.cli.add_command(cli.exams_cli)
     registry.add_nav("exams.my_exams", _l("在线考试"), order=30)

@@ -7,7 +7,7 @@ from flask import g
 from pbschool import auth, clock
 from pbschool.api import api_route, field, json_body, ok
 from pbschool.errors import DomainError, NotFound
-from pbschool.exams import marking, services
+from pbschool.exams import late, marking, services
 from pbschool.exams.models import Attempt, Exam
 from pbschool.extensions import db
 
@@ -130,6 +130,15 @@ def list_exams():
                 "attempts_left": left} for exam, left, terms in services.exams_with_terms(user)])
 
 
+@api_route("/exams/upcoming", summary="Exams I will be able to sit that open soon (EXAM_OPENS_SOON_DAYS)",
+           tag="exams", response={"type": "array", "items": EXAM_ITEM})
+def upcoming_exams():
+    user = g.api_user
+    return ok([{"id": exam.id, "title": exam.title, "time_limit_seconds": exam.time_limit_seconds,
+                "opens_at": clock.isoformat(exam.opens_at), "closes_at": clock.isoformat(exam.closes_at),
+                "attempts_left": exam.max_attempts} for exam in services.exams_opening_soon(user)])
+
+
 @api_route("/exams", methods=("POST",), summary="Create an exam (admin)", tag="exams", body=EXAM_BODY,
            response={"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
            statuses=(404,))
@@ -183,15 +192,20 @@ def start_attempt(exam_id):
                "server_now": clock.isoformat(clock.now()), "questions": services.paper(attempt)})
 
 
-def _time_up_if_overdue(attempt):
-    if services.finish_if_overdue(attempt):
-        # Keep the grading although this request answers with an error (which rolls back).
+def _time_up_if_overdue(attempt, question_id=None):
+    if services.finish_if_overdue(attempt) or question_id is not None:
+        # Keep the grading although this request answers with an error (which rolls back), and the
+        # answer as "arrived late" (never in the score; exams/late.py).
         db.session.commit()
+        if question_id is not None:
+            late.keep(attempt, question_id, late.request_body())
+            db.session.commit()
         raise DomainError("考试时间已到，答案未保存", "time_up", 409)
 
 
 @api_route("/attempts/<int:attempt_id>/answers/<int:question_id>", methods=("PUT",), summary="Save one answer",
-           tag="exams", body={"type": "object", "required": ["answer"], "properties": {"answer": {}}},
+           tag="exams", body={"type": "object", "required": ["answer"], "properties": {
+               "answer": {}, "given_at": {"type": "string", "format": "date-time"}}},
            response={"type": "object", "properties": {"saved": {}, "saved_at": {"type": "string"}}},
            statuses=(404, 409))
 def save_answer(attempt_id, question_id):
@@ -199,9 +213,9 @@ def save_answer(attempt_id, question_id):
     attempt = services.lock_attempt(attempt_id, read=True)
     if attempt is None or attempt.user_id != g.api_user.id:
         raise NotFound("找不到这次答题")
-    if attempt.state == "in_progress" and services.is_overdue(attempt):
+    if services.is_overdue(attempt):
         db.session.rollback()  # let go of the shared lock: grading takes the row for update
-        _time_up_if_overdue(_own_attempt(attempt_id))
+        _time_up_if_overdue(_own_attempt(attempt_id), question_id)
     data = json_body()
     if "answer" not in data:
         raise DomainError("缺少字段 answer", "missing_field", 400, field="answer")

@@ -137,3 +137,10 @@ class OverrideForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
+
+
+class NoticeForm(FlaskForm):
+    """考试须知: the clock starts only once the member says they have read it."""
+
+    agreed = BooleanField(_l("我已阅读考试须知"),
+                          validators=[DataRequired(_l("请先阅读考试须知，并勾选“我已阅读”后再开始答题"))])

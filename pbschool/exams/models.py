@@ -367,3 +367,32 @@ class Answer(db.Model):
     saved_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     #: Number of saves, so a lost save would show up in the benchmark.
     revision: Mapped[int] = mapped_column(default=1)
+
+
+class LateAnswer(db.Model):
+    """An answer that reached the server after the attempt's deadline plus grace (a phone that was
+    offline): kept for staff to see, never graded. One row per attempt and question; the latest
+    arrival wins (``arrivals`` counts them)."""
+
+    __table_args__ = (UniqueConstraint("attempt_id", "question_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempt.id", ondelete="CASCADE"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.id"))
+    #: As the device sent it (the shown letters), bounded in size; never canonicalised or graded.
+    value: Mapped[object | None] = mapped_column(JSON)
+    #: When the device says it was given (``given_at`` in the body), clamped to the attempt's
+    #: start … arrival; shown to staff, never trusted for scoring.
+    given_at: Mapped[dt.datetime | None]
+    arrived_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    arrivals: Mapped[int] = mapped_column(default=1)
+
+
+class SweepMark(db.Model):
+    """When the in-app sweep of overdue attempts last ran (exams/autosweep.py): one row per job, so
+    that every process of a deployment together sweeps at most once an interval."""
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    swept_at: Mapped[dt.datetime]
+    #: Attempts graded by that run.
+    graded: Mapped[int] = mapped_column(default=0)

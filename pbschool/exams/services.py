@@ -336,6 +336,21 @@ def exams_with_attempts_left(user, now=None):
     return [(e, left) for e, left, _terms in exams_with_terms(user, now)]
 
 
+def exams_opening_soon(user, now=None, days=None):
+    """Published exams that admit ``user`` and open within ``days`` (EXAM_OPENS_SOON_DAYS, 7), soonest
+    first: the exam list shows them with their opening time."""
+    from datetime import timedelta
+
+    now = now or clock.now()
+    days = current_app.config.get("EXAM_OPENS_SOON_DAYS", 7) if days is None else days
+    if days <= 0:
+        return []
+    stmt = (select(Exam).options(defer(Exam.description)).where(
+        Exam.is_published.is_(True), Exam.opens_at > now, Exam.opens_at <= now + timedelta(days=days))
+        .order_by(Exam.opens_at, Exam.id))
+    return [e for e in db.session.scalars(stmt) if e.admits(user)]
+
+
 def attempts_by_exam(exams, user):
     """{exam id: the user's attempts at it, by number} for several exams in one query."""
     found = {e.id: [] for e in exams}

@@ -2,6 +2,7 @@
 exams, results, marking and statistics for staff. Thin: services do the work, the view commits."""
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -18,6 +19,7 @@ from pbschool import auth, clock
 from pbschool.accounts.models import Branch, User
 from pbschool.errors import DomainError, show_on_form
 from pbschool.exams import access, bp, overrides, services, stats
+from pbschool.exams import late as late_answers
 from pbschool.exams import marking as hand_marking
 from pbschool.exams.forms import (
     ActionForm,
@@ -25,6 +27,7 @@ from pbschool.exams.forms import (
     BankImportForm,
     ExamForm,
     ExamSettingsForm,
+    NoticeForm,
     QuestionForm,
 )
 from pbschool.exams.importer import export_xlsx, import_bank_file, template_csv, template_xlsx
@@ -70,7 +73,8 @@ def my_exams():
                                                     Attempt.state != "in_progress")
                               .options(selectinload(Attempt.exam))
                               .order_by(Attempt.submitted_at.desc()).limit(30)).all()
-    return render_template("exams/my_exams.html", rows=rows, past=past)
+    return render_template("exams/my_exams.html", rows=rows, past=past,
+                           soon=services.exams_opening_soon(current_user))
 
 
 def _visible_exam(exam_id):
@@ -88,28 +92,42 @@ def exam_detail(exam_id):
     db.session.commit()
     attempts = services.attempts_of(exam, current_user)
     terms = overrides.terms_for(exam, current_user)
+    now = clock.now()
     return render_template("exams/exam_detail.html", exam=exam, attempts=attempts, terms=terms,
-                           left=max(0, terms.max_attempts - len(attempts)), is_open=terms.is_open(clock.now()),
+                           left=max(0, terms.max_attempts - len(attempts)), is_open=terms.is_open(now),
+                           not_yet=exam.opens_at is not None and now < exam.opens_at, now=now,
                            open_attempt=next((a for a in attempts if a.state == "in_progress"), None),
                            form=ActionForm(), preview=auth.sits_as_preview(current_user, exam))
 
 
-@bp.route("/exams/<int:exam_id>/start", methods=["POST"])
+@bp.route("/exams/<int:exam_id>/start", methods=["GET", "POST"])
 @login_required
 def start(exam_id):
+    """考试须知, then the attempt: the clock starts only once the member ticked "我已阅读" (checked
+    here, not only in the browser). Resuming an attempt in progress skips the notice."""
     exam = _visible_exam(exam_id)
-    ActionForm().validate_on_submit() or abort(400)
     current = services.open_attempt(exam, current_user)
     if current is not None and services.finish_if_overdue(current):
         db.session.commit()
-    try:
-        attempt = services.start_attempt(exam, current_user)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("exams.exam_detail", exam_id=exam.id))
-    db.session.commit()
-    return redirect(url_for("exams.sit", attempt_id=attempt.id))
+        current = None
+    if current is not None:
+        return redirect(url_for("exams.sit", attempt_id=current.id))
+    form = NoticeForm()
+    if form.validate_on_submit():
+        try:
+            attempt = services.start_attempt(exam, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("exams.exam_detail", exam_id=exam.id))
+        db.session.commit()
+        return redirect(url_for("exams.sit", attempt_id=attempt.id))
+    now = clock.now()
+    left = services.attempts_left(exam, current_user)
+    return render_template("exams/notice.html", exam=exam, form=form, left=left, is_open=exam.is_open(now),
+                           now=now, grace=services.grace_seconds(), preview=auth.sits_as_preview(current_user, exam),
+                           ends_early=exam.closes_at is not None and exam.is_open(now)
+                           and exam.closes_at < now + timedelta(seconds=exam.time_limit_seconds))
 
 
 def _own_attempt(attempt_id):
@@ -201,7 +219,7 @@ def result(attempt_id):
     if attempt.state == "in_progress":
         return redirect(url_for("exams.sit", attempt_id=attempt.id))
     return render_template("exams/result.html", attempt=attempt, exam=attempt.exam,
-                           review=services.review(attempt))
+                           review=services.review(attempt), late=late_answers.for_attempt(attempt))
 
 
 @bp.route("/exams/wrong-answers")
@@ -587,7 +605,7 @@ def attempt_detail(attempt_id):
                  or auth.is_admin(current_user))
     items, key_shown = access.staff_review(attempt, current_user) if attempt.state != "in_progress" else (None, False)
     return render_template("exams/attempt_detail.html", attempt=attempt, exam=attempt.exam, review=items,
-                           key_shown=key_shown, state_names=STATE_NAMES)
+                           key_shown=key_shown, state_names=STATE_NAMES, late=late_answers.for_attempt(attempt))
 
 
 STATE_NAMES = {"in_progress": _l("答题中"), "submitted": _l("已评分"), "pending_review": _l("待阅卷")}

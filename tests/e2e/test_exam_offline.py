@@ -184,6 +184,9 @@ def test_signing_out_clears_the_queue_and_the_next_member_never_sends_it(live_se
     page.goto(live_server.url + "/exams")
     page.click("text=党章党规知识测试")
     page.click("text=开始考试")
+    page.wait_for_url("**/start")  # 考试须知
+    page.check("#agreed")
+    page.click("button:has-text('开始答题')")
     page.wait_for_url("**/attempts/*")
     other = int(page.url.rsplit("/", 1)[1])
     assert other != attempt_id

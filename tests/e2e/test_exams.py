@@ -75,6 +75,11 @@ def _start(page, live_server, login, exam_id):
     page.click("text=党章党规知识测试")
     page.screenshot(path=str(ARTIFACTS / "exam-detail-375.png"), full_page=True)
     page.click("text=开始考试")
+    page.wait_for_url("**/start")  # 考试须知 before the clock starts
+    assert no_horizontal_scroll(page) and _fits(page)
+    page.screenshot(path=str(ARTIFACTS / "exam-notice-375.png"), full_page=True)
+    page.check("#agreed")
+    page.click("button:has-text('开始答题')")
     page.wait_for_url("**/attempts/*")
     return int(page.url.rsplit("/", 1)[1])
 

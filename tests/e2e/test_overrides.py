@@ -34,6 +34,9 @@ def test_extra_time_given_mid_exam_keeps_the_page_going(live_server, page, login
     login(page, live_server, "liuzq")
     page.goto(f"{live_server.url}/exams/{exam_id}")
     page.click("text=开始考试")
+    page.wait_for_url("**/start")  # 考试须知
+    page.check("#agreed")
+    page.click("button:has-text('开始答题')")
     page.wait_for_url("**/attempts/*")
     attempt_id = int(page.url.rsplit("/", 1)[1])
     with app.app_context():  # nine minutes and 56 seconds have gone

@@ -300,7 +300,7 @@ def test_the_exam_pages_tell_the_member(client, auth, api, org, bank, pinned):
     clock.pin(T0 + dt.timedelta(hours=2))  # closed for everyone else: still on their home page, with their close
     assert "截止 2026-06-01 12:00" in client.get("/").get_data(as_text=True)
     clock.pin(T0)
-    client.post(f"/exams/{exam.id}/start", data={})
+    client.post(f"/exams/{exam.id}/start", data={"agreed": "y"})
     attempt = db.session.scalar(select(Attempt))
     sitting = client.get(f"/attempts/{attempt.id}").get_data(as_text=True)
     assert "您有额外 5 分钟" in sitting

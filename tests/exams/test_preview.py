@@ -98,7 +98,7 @@ def test_the_previewer_sees_their_result_marked_as_a_preview(client, auth, make,
     exam = make_exam(bank, points=5)
     make.user("boss", role="admin", branch=make.branch())
     auth.login("boss")
-    response = client.post(f"/exams/{exam.id}/start")
+    response = client.post(f"/exams/{exam.id}/start", data={"agreed": "y"})
     attempt_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
     assert "预览作答" in client.get(f"/attempts/{attempt_id}").get_data(as_text=True)
     client.post(f"/attempts/{attempt_id}/submit")

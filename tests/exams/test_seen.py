@@ -22,7 +22,7 @@ def test_an_exam_with_no_attempt_left_leaves_the_home_page(client, auth, make, b
     make.user("liuzq")
     auth.login("liuzq")
     assert "党章党规知识测试" in _home_panel(client)
-    started = client.post(f"/exams/{exam.id}/start")
+    started = client.post(f"/exams/{exam.id}/start", data={"agreed": "y"})
     attempt_id = int(started.headers["Location"].rsplit("/", 1)[1])
     running = _home_panel(client)
     assert "党章党规知识测试" in running and "答题中" in running  # still there while it runs
@@ -52,7 +52,7 @@ def test_the_results_sheet_gives_submission_times_in_beijing_time_and_says_so(cl
     exam = make_exam(bank, closes_at=T0 + dt.timedelta(hours=3), max_attempts=1)
     make.user("liuzq", name="刘志强")
     auth.login("liuzq")
-    attempt_id = int(client.post(f"/exams/{exam.id}/start").headers["Location"].rsplit("/", 1)[1])
+    attempt_id = int(client.post(f"/exams/{exam.id}/start", data={"agreed": "y"}).headers["Location"].rsplit("/", 1)[1])
     client.post(f"/attempts/{attempt_id}/submit", data={"action": "submit"})
     admin = make.user("boss", role="admin")
     auth.logout()

@@ -18,7 +18,7 @@ def _sit(client, auth, make, exam, member=None):
     auth.login(member.username)
     page = client.get(f"/exams/{exam.id}")
     assert page.status_code == 200
-    started = client.post(f"/exams/{exam.id}/start")
+    started = client.post(f"/exams/{exam.id}/start", data={"agreed": "y"})
     assert started.status_code == 302
     attempt_id = int(started.headers["Location"].rsplit("/", 1)[1])
     return member, attempt_id

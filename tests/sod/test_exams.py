@@ -100,7 +100,7 @@ def test_staff_who_sit_an_exam_earn_no_points_and_no_place(app, client, auth, pe
         assert result["passed"] is True
     else:
         auth.login(user.username)
-        started = client.post(f"/exams/{exam.id}/start")
+        started = client.post(f"/exams/{exam.id}/start", data={"agreed": "y"})
         attempt_id = int(started.headers["Location"].rstrip("/").split("/")[-1])
         attempt = db.session.get(Attempt, attempt_id)
         answers = correct_answers(services.paper(attempt), attempt_id)
