@@ -74,9 +74,10 @@ def _insert_ignore(rows):
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Notification.__table__).on_conflict_do_nothing(index_elements=["user_id", "kind", "key"])
-    result = db.session.execute(stmt, rows)
-    return max(result.rowcount or 0, 0)
+    table = Notification.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["user_id", "kind", "key"]).returning(table.c.id)
+    # RETURNING names only the rows made: executemany's rowcount is not reliable on every driver
+    return len(db.session.execute(stmt, rows).all())
 
 
 def notify(recipients, kind, key, *, object_id=None, subject="", announcement_id=None, created_at=None):
