@@ -7,6 +7,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from pbschool import auth, charts
 from pbschool.accounts.models import Branch
@@ -62,7 +63,7 @@ def announcements():
 def _branch_choices():
     stmt = select(Branch).where(Branch.is_active.is_(True)).order_by(Branch.code)
     stmt = auth.scope_to_branch(stmt, current_user, Branch.id)
-    return [(b.id, b.name) for b in db.session.scalars(stmt)]
+    return [SelectChoice(str(b.id), b.name) for b in db.session.scalars(stmt)]
 
 
 @bp.route("/announcements/new", methods=["GET", "POST"])
@@ -72,7 +73,7 @@ def new_announcement():
     form = AnnouncementForm()
     form.branches.choices = _branch_choices()
     if not auth.is_admin(current_user):
-        form.audience.choices = [("branches", _("本支部"))]
+        form.audience.choices = [SelectChoice("branches", _("本支部"))]
     if request.method == "GET":
         form.key.data = uuid.uuid4().hex
         if not auth.is_admin(current_user):
