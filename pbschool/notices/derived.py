@@ -4,7 +4,7 @@ once, however often they read; nothing runs per member when an exam is created o
 
 from sqlalchemy import select
 
-from pbschool import clock
+from pbschool import auth, clock
 from pbschool.extensions import db
 from pbschool.notices.models import Notification
 from pbschool.notices.services import notify
@@ -24,7 +24,8 @@ def sync(user, now=None):
     made = 0
     for exam in exams_for(user, now):
         key = f"exam:{exam.id}"
-        if ("exam_open", key) not in have:
+        # staff who would sit it only as a preview are not told it opened for them
+        if ("exam_open", key) not in have and not auth.sits_as_preview(user, exam):
             opened = max(exam.opens_at or exam.created_at or now, exam.created_at or now)
             made += notify([user], "exam_open", key, object_id=exam.id, subject=exam.title,
                            created_at=min(opened, now))

@@ -255,6 +255,16 @@ def can_manage(user, item):
     return all(auth.can_oversee_branch(user, b.id) for b in item.branches)
 
 
+def can_see_readers(user, item):
+    """Who has not read it: admins and the author (each branch they oversee), and a secretary for
+    their own branch when it went there (to everyone, or to their branch among others)."""
+    if auth.is_admin(user) or auth.is_self(user, item.author_id):
+        return True
+    if not auth.has_role(user, "secretary") or user.branch_id is None:
+        return False
+    return item.audience == "all" or any(b.id == user.branch_id for b in item.branches)
+
+
 def can_read(user, item):
     """Its recipients, its author, admins, and the secretaries of a branch it went to."""
     if auth.is_admin(user) or auth.is_self(user, item.author_id):

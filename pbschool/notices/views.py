@@ -98,11 +98,8 @@ def new_announcement():
 def announcement(announcement_id):
     item = services.read_announcement(current_user, services.get_announcement(announcement_id))
     db.session.commit()
-    manage = services.can_manage(current_user, item) or (
-        auth.has_role(current_user, "secretary") and services.can_read(current_user, item)
-        and any(auth.can_oversee_branch(current_user, b.id) for b in item.branches))
     readers, chart = None, None
-    if manage:
+    if services.can_see_readers(current_user, item):
         readers = services.readership(item, current_user)
         chart = charts.bars_svg([(r["branch"].name if r["branch"] else _("无支部"), r["sent"] - r["read"])
                                  for r in readers], _("各支部未读人数"), unit=_("人"))

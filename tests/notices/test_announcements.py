@@ -175,3 +175,14 @@ def test_a_member_moved_after_publication_keeps_it_under_the_branch_they_were_in
     db.session.commit()
     rows = services.readership(db.session.get(Announcement, item_id), org["admin"])
     assert [(r["branch"].code, r["sent"]) for r in rows] == [("ZC1", 2)]
+
+
+def test_a_secretary_sees_their_own_branch_unread_of_a_committee_wide_one(client, auth, org, api):
+    item_id = post(api, org["admin"], audience="all").get_json()["id"]
+    auth.login("jdsec")
+    html = client.get(f"/announcements/{item_id}").get_data(as_text=True)
+    assert 'data-testid="readership"' in html
+    assert "孙丽娟" in html and "刘志强" not in html  # JD's member, not ZC1's
+    auth.logout()
+    auth.login("teacher")
+    assert 'data-testid="readership"' not in client.get(f"/announcements/{item_id}").get_data(as_text=True)
