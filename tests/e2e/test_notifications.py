@@ -57,6 +57,7 @@ def test_a_member_opens_one_and_the_secretary_sees_who_has_not_read(live_server,
     page.fill("input[name=title]", "支部党员大会通知")
     page.fill("textarea[name=body]", "本周四召开支部党员大会。")
     assert no_horizontal_scroll(page)
+    page.screenshot(path=str(ARTIFACTS / "announcement-form-375.png"), full_page=True)
     page.click("button:has-text('发布')")
     page.wait_for_url("**/announcements/*")
     readers = page.locator("[data-testid=readership]")
@@ -64,3 +65,7 @@ def test_a_member_opens_one_and_the_secretary_sees_who_has_not_read(live_server,
     assert readers.locator("svg").is_visible()
     assert no_horizontal_scroll(page)
     page.screenshot(path=str(ARTIFACTS / "announcement-readership-375.png"), full_page=True)
+    page.goto(live_server.url + "/announcements")
+    assert page.locator("[data-testid=announcements] li").count() == 2
+    assert no_horizontal_scroll(page)
+    page.screenshot(path=str(ARTIFACTS / "announcements-list-375.png"), full_page=True)
