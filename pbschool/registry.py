@@ -90,3 +90,17 @@ demo_loaders: list = []
 def add_demo_loader(loader):
     if loader not in demo_loaders:
         demo_loaders.append(loader)
+
+#: event name -> handlers(**kwargs): how a feature that may import no other (points) tells whoever listens.
+listeners: dict = {}
+
+
+def listen(event, handler):
+    handlers = listeners.setdefault(event, [])
+    if handler not in handlers:
+        handlers.append(handler)
+
+
+def emit(event, **kwargs):
+    for handler in listeners.get(event, ()):
+        handler(**kwargs)

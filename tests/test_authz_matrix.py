@@ -9,11 +9,12 @@ other user is refused (401/403/404/405, or the login page for someone not logged
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pbschool import demo
 from pbschool.accounts.models import Branch, User
 from pbschool.extensions import db
+from pbschool.notices.models import Notification
 
 EVERYONE = ("member", "lecturer", "secretary", "secretary_jd", "admin")
 STAFF_BANKS = ("lecturer", "admin")
@@ -80,6 +81,12 @@ POLICY = {
     "reports.branch": ("secretary", "secretary_jd", "admin"),
     "reports.branch_xlsx": ("secretary", "secretary_jd", "admin"),
     "reports.member_record": OWN_BRANCH, "reports.overview": ("admin",), "reports.overview_xlsx": ("admin",),
+    # notifications and announcements: the announcement went to ZC1; the notification is member2's
+    "notices.notifications": EVERYONE, "notices.read_all": EVERYONE, "notices.open_notification": NOBODY,
+    "notices.announcements": EVERYONE, "notices.new_announcement": SECRETARIES,
+    "notices.announcement": ("member", "secretary", "admin"), "notices.pin": OWN_BRANCH,
+    "api.my_notifications": EVERYONE, "api.read_my_notifications": EVERYONE,  # {} is a 400, not a refusal
+    "api.create_announcement": SECRETARIES,  # {} is a 400 for them, a 403 for the others
     # JSON API
     "api.openapi": PUBLIC, "api.create_token": PUBLIC, "api.revoke_token": EVERYONE, "api.me": EVERYONE,
     "api.change_my_password": EVERYONE,
@@ -122,6 +129,11 @@ def world(app, backend):
     exam = db.session.scalar(select(Exam))
     attempt = exams.start_attempt(exam, other)
     zc1 = db.session.scalar(select(Branch).where(Branch.code == "ZC1"))
+    from pbschool.notices import services as notices
+
+    announcement = notices.publish_announcement(user("admin"), title="通知", body="正文", audience="branches",
+                                                 branch_ids=[zc1.id])
+    notices.notify([other], "month_published", "month:2026-01", subject="2026-01")
     db.session.commit()
     ids = {
         "user_id": other.id, "branch_id": zc1.id, "attempt_id": attempt.id, "exam_id": exam.id,
@@ -132,6 +144,8 @@ def world(app, backend):
         "rule_id": db.session.scalar(select(PointRule.id)),
         "session_id": _other_session(other).id, "token_id": _other_token(other).id,
         "username": other.username, "override_id": 999999,
+        "announcement_id": announcement.id,
+        "note_id": db.session.scalar(select(func.max(Notification.id))),
         "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
     }
     return ids

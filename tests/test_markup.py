@@ -151,6 +151,6 @@ BOMBS = {
 def test_markdown_bombs_are_bounded_in_time_and_size(name):
     started = time.monotonic()
     html = str(render_markdown(BOMBS[name]))
-    assert time.monotonic() - started < 3, name  # unbounded, several took 50–90 s
+    assert time.monotonic() - started < 20, name  # unbounded, several took 50–90 s (20: a loaded CI worker)
     assert len(html) < 1_200_000
     assert problems(html) == []

@@ -28,6 +28,7 @@ from pbschool.courses.models import (
 from pbschool.errors import DomainError, NotFound
 from pbschool.extensions import db
 from pbschool.markup import render_markdown
+from pbschool.notices import services as notices
 
 #: (minimum minutes, hours): the first row a lesson reaches gives its hours (DOMAIN.md).
 DEFAULT_HOURS_RULE = ((30, "1"), (15, "0.5"), (0, "0.25"))
@@ -599,6 +600,7 @@ def _transition(lesson, to_state, actor, reason="", draft=None):
         target.review_reason = reason
     _history(lesson, actor, from_state, to_state, reason, draft=draft is not None)
     db.session.flush()
+    notices.lesson_reviewed(lesson, to_state, editor_id=target.editor_id)
     audit(actor, f"lesson.{to_state}", lesson, lesson.title, reason=reason or None, revision=lesson.revision,
           draft=draft is not None or None)
 
@@ -731,6 +733,7 @@ def approve_comment(comment, actor):
     comment.moderated_at = clock.now()
     db.session.flush()
     record_points(comment.author, "comment_approved", f"comment:{comment.id}")
+    notices.comment_approved(comment)
     audit(actor, "comment.approved", comment, comment.body[:80])
     return comment
 

@@ -13,6 +13,7 @@ from pbschool.errors import DomainError, NotFound
 from pbschool.exams.models import Attempt, AttemptQuestion, Question
 from pbschool.exams.services import _award, _total, clean, lock_attempt
 from pbschool.extensions import db
+from pbschool.notices import services as notices
 
 MAX_FEEDBACK = 2000
 
@@ -72,6 +73,7 @@ def mark_answer(attempt, question_id, score, actor, feedback=""):
     _total(attempt, slots)
     _award(attempt)
     db.session.flush()
+    notices.short_answers_marked(attempt)
     audit(actor, "attempt.mark", attempt, f"Q{slot.question_id}", score=str(value))
     return attempt
 

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pbschool import auth, clock
+from pbschool import auth, clock, registry
 from pbschool.accounts.services import audit
 from pbschool.errors import DomainError
 from pbschool.extensions import db
@@ -604,6 +604,7 @@ def publish_month(period, *, actor=None):
     publication.total_points = sum((r.points for r in rows), Decimal("0"))
     db.session.flush()
     keys.seal(publication)
+    registry.emit("points.month_published", period=period, members=[(r.user_id, r.branch_id) for r in rows])
     audit(actor, "points.publish", publication, f"published {period}: {len(rows)} members")
     return publication
 
