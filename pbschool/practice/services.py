@@ -85,7 +85,7 @@ def set_practice_banks(bank_ids, actor):
     for bank_id in wanted - set(current):
         db.session.add(PracticeBank(bank_id=bank_id, opened_by_id=actor.id))
     db.session.flush()
-    audit(actor, "practice.banks", None, ",".join(str(i) for i in sorted(wanted)))
+    audit(actor, "practice.banks", "practice_bank", ",".join(str(i) for i in sorted(wanted)))
     return wanted
 
 

@@ -7,6 +7,7 @@ from tests.exams.conftest import T0, make_bank  # noqa: F401  (fixtures re-used)
 from tests.exams.conftest import bank, pinned  # noqa: F401
 
 
+
 def open_bank(bank):
     db.session.add(PracticeBank(bank_id=bank.id))
     db.session.commit()
