@@ -6,12 +6,12 @@
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.getAttribute("content") : "";
   var strings = JSON.parse(document.getElementById("practice-strings").textContent);
-  var base = root.getAttribute("data-api") + "practice/" + root.getAttribute("data-practice");
+  var base = root.getAttribute("data-api") + "/practice/" + root.getAttribute("data-practice");
   var progress = document.getElementById("progress");
 
   function valueOf(section) {
     var type = section.getAttribute("data-type");
-    var inputs = section.querySelectorAll("input[name]");
+    var inputs = section.querySelectorAll('input[name="q' + section.getAttribute("data-qid") + '"]');
     var i, out;
     if (type === "multiple") {
       out = [];
