@@ -93,6 +93,11 @@ POLICY = {
     "api.review_course": ("admin",),
     "api.get_attempt": NOBODY, "api.save_answer": NOBODY, "api.submit_attempt": NOBODY,
     "api.regrade_exam": ("admin",),
+    # practice and today's tasks: the paper in the URL is another member's (member2)
+    "practice.hub": EVERYONE, "practice.start": EVERYONE, "practice.admin_banks": ("admin",),
+    "practice.paper": NOBODY, "practice.answer": NOBODY, "practice.finish": NOBODY,
+    "api.my_tasks": EVERYONE, "api.start_practice": EVERYONE,
+    "api.get_practice": NOBODY, "api.answer_practice": NOBODY, "api.finish_practice": NOBODY,
 }
 
 REFUSED = {401, 403, 404, 405}
@@ -114,6 +119,9 @@ def world(app, backend):
     other = user("member2")  # ZC1, not the member who logs in
     exam = db.session.scalar(select(Exam))
     attempt = exams.start_attempt(exam, other)
+    from pbschool.practice import services as practice
+
+    practice_id = practice.start(other, "daily").id
     zc1 = db.session.scalar(select(Branch).where(Branch.code == "ZC1"))
     db.session.commit()
     ids = {
@@ -124,7 +132,7 @@ def world(app, backend):
         "meeting_id": db.session.scalar(select(Meeting.id).where(Meeting.branch_id == zc1.id)),
         "rule_id": db.session.scalar(select(PointRule.id)),
         "session_id": _other_session(other).id, "token_id": _other_token(other).id,
-        "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
+        "practice_id": practice_id, "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
     }
     return ids
 
