@@ -260,6 +260,8 @@ def sync_wrong_book(user, now=None):
         if not open_review[attempt_id]:
             continue
         item = items.get(qid)
+        if item is not None and (item.mastered_at is None or (item.slot_id or 0) >= slot_id):
+            continue  # in the book already (another attempt's slot of the same question)
         if item is None:
             item = WrongItem(user_id=user.id, question_id=qid, added_at=clock.now())
             try:

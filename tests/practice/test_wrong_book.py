@@ -123,3 +123,16 @@ def test_wrong_book_page_shows_due_items_and_the_button(auth, client, make, bank
     assert "练习错题" in page and "今日复习" in page and "实现共产主义" in page
     reply = client.post("/practice/start", data={"mode": "wrong_book", "csrf_token": ""})
     assert reply.status_code in (302, 400)
+
+
+def test_mastered_item_comes_back_when_a_later_exam_gets_it_wrong(make, bank, pinned):
+    member = make.user()
+    sit_wrong(member, make_exam(bank))
+    services.sync_wrong_book(member)
+    for item in items(member):
+        item.mastered_at = clock.now()
+    db.session.commit()
+    assert services.sync_wrong_book(member) == 0  # the same exam slot does not bring it back
+    sit_wrong(member, make_exam(bank, title="补考"))
+    assert services.sync_wrong_book(member) == len(bank.questions)
+    assert all(i.mastered_at is None and i.right_days == 0 for i in items(member))
