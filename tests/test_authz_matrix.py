@@ -132,7 +132,8 @@ def world(app, backend):
         "meeting_id": db.session.scalar(select(Meeting.id).where(Meeting.branch_id == zc1.id)),
         "rule_id": db.session.scalar(select(PointRule.id)),
         "session_id": _other_session(other).id, "token_id": _other_token(other).id,
-        "practice_id": practice_id, "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
+        "practice_id": practice_id,
+        "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
     }
     return ids
 

@@ -3,19 +3,17 @@ import pytest
 from pbschool.exams.models import AttemptQuestion
 from pbschool.extensions import db
 from pbschool.practice.models import PracticeBank, PracticeQuestion
-from tests.exams.conftest import T0, make_bank  # noqa: F401  (fixtures re-used)
-from tests.exams.conftest import bank, pinned  # noqa: F401
+from tests.exams.conftest import bank, pinned  # noqa: F401  (the exams' fixtures, re-used)
 
 
-
-def open_bank(bank):
-    db.session.add(PracticeBank(bank_id=bank.id))
+def open_bank(question_bank):
+    db.session.add(PracticeBank(bank_id=question_bank.id))
     db.session.commit()
-    return bank
+    return question_bank
 
 
 @pytest.fixture
-def practice_bank(bank):
+def practice_bank(bank):  # noqa: F811  (the exams' bank fixture)
     return open_bank(bank)
 
 
