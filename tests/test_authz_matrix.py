@@ -107,6 +107,11 @@ POLICY = {
     "api.list_overrides": SECRETARIES, "api.member_override": OWN_BRANCH, "api.branch_override": OWN_BRANCH,
     "exams.set_override": SECRETARIES, "exams.remove_override": SECRETARIES,
     "api.attempt_deadline": NOBODY,  # another member's attempt
+    # practice and today's tasks: the paper in the URL is another member's (member2)
+    "practice.hub": EVERYONE, "practice.start": EVERYONE, "practice.admin_banks": ("admin",),
+    "practice.paper": NOBODY, "practice.answer": NOBODY, "practice.finish": NOBODY,
+    "api.my_tasks": EVERYONE, "api.start_practice": EVERYONE,
+    "api.get_practice": NOBODY, "api.answer_practice": NOBODY, "api.finish_practice": NOBODY,
 }
 
 REFUSED = {401, 403, 404, 405}
@@ -128,6 +133,9 @@ def world(app, backend):
     other = user("member2")  # ZC1, not the member who logs in
     exam = db.session.scalar(select(Exam))
     attempt = exams.start_attempt(exam, other)
+    from pbschool.practice import services as practice
+
+    practice_id = practice.start(other, "daily").id
     zc1 = db.session.scalar(select(Branch).where(Branch.code == "ZC1"))
     from pbschool.notices import services as notices
 
@@ -146,6 +154,7 @@ def world(app, backend):
         "username": other.username, "override_id": 999999,
         "announcement_id": announcement.id,
         "note_id": db.session.scalar(select(func.max(Notification.id))),
+        "practice_id": practice_id,
         "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
     }
     return ids

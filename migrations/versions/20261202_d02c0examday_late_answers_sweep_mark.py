@@ -1,7 +1,7 @@
 """answers that arrived after the deadline, and the in-app sweep's mark
 
 Revision ID: d02c0examday
-Revises: c12b0totp
+Revises: d02b0overrides
 Create Date: 2026-12-02 03:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd02c0examday'
-down_revision = 'c12b0totp'
+down_revision = 'd02b0overrides'
 branch_labels = None
 depends_on = None
 

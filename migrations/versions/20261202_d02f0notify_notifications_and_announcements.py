@@ -1,7 +1,7 @@
 """notifications and announcements
 
 Revision ID: d02f0notify
-Revises: c12b0totp
+Revises: d02c0examday
 Create Date: 2026-12-02 03:24:24.931431
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd02f0notify'
-down_revision = 'c12b0totp'
+down_revision = 'd02c0examday'
 branch_labels = None
 depends_on = None
 

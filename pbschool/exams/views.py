@@ -218,40 +218,53 @@ def result(attempt_id):
         db.session.commit()
     if attempt.state == "in_progress":
         return redirect(url_for("exams.sit", attempt_id=attempt.id))
-    return render_template("exams/result.html", attempt=attempt, exam=attempt.exam,
-                           review=services.review(attempt), late=late_answers.for_attempt(attempt))
+    exam = attempt.exam
+    scores = db.session.execute(select(AttemptQuestion.score, AttemptQuestion.points, AttemptQuestion.needs_review)
+                                .where(AttemptQuestion.attempt_id == attempt.id)).all()
+    counts = {"right": sum(1 for s, p, r in scores if not r and s is not None and s == p),
+              "wrong": sum(1 for s, p, r in scores if not r and (s is None or s < p)),
+              "pending": sum(1 for _s, _p, r in scores if r)}
+    # the one attempts-left rule (per-member overrides included), and the exam still open
+    again = exam.is_open(clock.now()) and services.open_attempt(exam, current_user) is None \
+        and services.attempts_left(exam, current_user) > 0
+    return render_template("exams/result.html", attempt=attempt, exam=exam, review=services.review(attempt),
+                           counts=counts, again=again, form=ActionForm(),
+                           late=late_answers.for_attempt(attempt))
 
 
 @bp.route("/exams/wrong-answers")
 @login_required
 def wrong_book():
-    """错题本: questions the member got wrong, where the exam lets them see the answers."""
-    stmt = (select(AttemptQuestion).join(Attempt, AttemptQuestion.attempt_id == Attempt.id)
-            .where(Attempt.user_id == current_user.id, Attempt.state != "in_progress",
-                   AttemptQuestion.score.is_not(None), AttemptQuestion.score < AttemptQuestion.points)
-            .options(selectinload(AttemptQuestion.version), selectinload(AttemptQuestion.graded_version),
-                     selectinload(AttemptQuestion.attempt).selectinload(Attempt.exam))
-            .order_by(Attempt.submitted_at.desc(), AttemptQuestion.position))
-    items, seen, review_ok = [], set(), {}
-    slots = db.session.scalars(stmt).all()
+    """错题本: exam questions the member got wrong, once that attempt's review shows the answers, each
+    due for review on its spaced schedule (pbschool.practice) until mastered."""
+    from pbschool.practice import services as practice
+
+    practice.sync_wrong_book(current_user)
+    db.session.commit()
+    book, due, mastered = practice.book(current_user)
+    slots = {s.id: s for s in db.session.scalars(
+        select(AttemptQuestion).where(AttemptQuestion.id.in_([i.slot_id for i in book if i.slot_id]))
+        .options(selectinload(AttemptQuestion.version), selectinload(AttemptQuestion.graded_version),
+                 selectinload(AttemptQuestion.attempt).selectinload(Attempt.exam)))} if book else {}
     answers = {(a.attempt_id, a.question_id): a.value for a in db.session.scalars(
-        select(Answer).where(Answer.attempt_id.in_({s.attempt_id for s in slots})))} if slots else {}
-    for slot in slots:
-        attempt = slot.attempt
-        if attempt.id not in review_ok:
-            review_ok[attempt.id] = services.review_open(attempt)
-        if slot.question_id in seen or not review_ok[attempt.id]:
+        select(Answer).where(Answer.attempt_id.in_({s.attempt_id for s in slots.values()})))} if slots else {}
+    items, today = [], practice.today()
+    for entry in book:
+        slot = slots.get(entry.slot_id)
+        if slot is None:
             continue
-        seen.add(slot.question_id)
-        answer = answers.get((attempt.id, slot.question_id))
+        attempt = slot.attempt
         q = slot.shown  # the question as the member was shown it, graded by the key it was graded by
         key, explanation, _regraded = services.graded_key(slot)
+        answer = answers.get((attempt.id, slot.question_id))
         items.append({"exam": attempt.exam, "stem_html": render_stem(q), "type_label": q.kind.label,
                       "options": q.kind.render_options(q, None),
                       "yours": q.kind.describe(q, answer), "correct": q.kind.describe(q, key),
                       "explanation": explanation if attempt.exam.review == "explanations" else "",
-                      "score": slot.score, "points": slot.points})
-    return render_template("exams/wrong_book.html", items=items)
+                      "score": slot.score, "points": slot.points, "due": entry.due_day <= today,
+                      "due_day": entry.due_day, "right_days": entry.right_days})
+    return render_template("exams/wrong_book.html", items=items, due=due, mastered=mastered,
+                           form=ActionForm())
 
 
 def home_panel(user):

@@ -47,6 +47,7 @@ DEFAULT_RULES = {
     "exam_passed": ("通过考试", "考试", "2.0", None, None, None),
     "meeting_attended": ("参加三会一课", "组织生活", "5.0", None, None, None),
     "comment_approved": ("学习交流发言", "作用发挥", "0.5", None, "2.0", None),
+    "daily_practice": ("每日答题（每答对一题）", "学习", "1.0", None, "5.0", None),
 }
 #: Entries people write (secretary/admin) have the kinds "award", "deduction" and "reversal": no caps.
 
@@ -317,20 +318,35 @@ def _rule_amount(rule, user, points, value):
         else:
             gross = _dec(rule.points)
         if gross > 0:
-            rooms = []
-            if rule.daily_cap is not None:
-                rooms.append(_dec(rule.daily_cap) - _sum_kind(user, rule.kind, day, day))
-            if rule.monthly_cap is not None:
-                first, last = period_bounds(period_of(day))
-                rooms.append(_dec(rule.monthly_cap) - _sum_kind(user, rule.kind, first, last))
-            if rooms:
-                room = min(rooms)
+            room = rule_room(rule, user, day)
+            if room is not None:
                 if room <= 0:
                     return None  # the cap is used up: nothing to write
                 gross = min(gross, room)
         return gross
 
     return amount
+
+
+def rule_room(rule, user, day):
+    """What ``user`` may still earn by ``rule`` on local ``day`` under its daily and monthly caps
+    (None: no cap). The one cap arithmetic: appends use it under the chain lock, today's tasks to show it."""
+    rooms = []
+    if rule.daily_cap is not None:
+        rooms.append(_dec(rule.daily_cap) - _sum_kind(user, rule.kind, day, day))
+    if rule.monthly_cap is not None:
+        first, last = period_bounds(period_of(day))
+        rooms.append(_dec(rule.monthly_cap) - _sum_kind(user, rule.kind, first, last))
+    return max(min(rooms), ZERO) if rooms else None
+
+
+def today_by_rule(user, day=None):
+    """[(rule, points today, room left or None)] for every active rule, by the local ``day`` (today)."""
+    day = day or local_date(clock.now())
+    ensure_default_rules()
+    rules = db.session.scalars(select(PointRule).where(PointRule.is_active.is_(True))
+                               .order_by(PointRule.is_custom, PointRule.id)).all()
+    return [(rule, _sum_kind(user, rule.kind, day, day), rule_room(rule, user, day)) for rule in rules]
 
 
 def record_event(user, kind, source_key, *, points=None, value=None, occurred_at=None, reason="", actor=None):
