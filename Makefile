@@ -29,7 +29,7 @@ run: $(STAMP) $(MO)
 test: $(STAMP) $(MO)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The exam-day and points benchmarks against gunicorn + a throwaway PostgreSQL database, one table
+# The exam-day, points and search benchmarks against gunicorn + a throwaway PostgreSQL database, one table
 # (needs wrk: apt-get install -y wrk).
 bench: $(STAMP) $(MO)
 	$(BIN)/python -m tests.perf.bench
