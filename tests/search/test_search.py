@@ -185,3 +185,16 @@ def test_a_longer_term_is_checked_past_the_first_candidates(member_api, cm):
         cm.lesson(course, f"第{n}讲", body="新时期，时代的要求。")
     assert titles(member_api, "新时代") == ["真的"]
     assert titles(member_api, "新时代 迈进") == ["真的"]
+
+
+def test_a_course_edit_is_found_only_once_published(make, member_api, cm):
+    author = make.user("courseauthor", role="lecturer")
+    course = cm.course("旧课程名", author_id=author.id)
+    courses.update_course(course, title="新课程名 党史", summary="简介", programme=None, body="", actor=author)
+    db.session.commit()
+    assert titles(member_api, "党史") == []
+    assert titles(member_api, "旧课程名") == ["旧课程名"]
+    courses.publish_course(course, make.user("courseadmin", role="admin"), course.revision)
+    db.session.commit()
+    assert titles(member_api, "党史") == ["新课程名 党史"]
+    assert titles(member_api, "旧课程名") == []
