@@ -32,7 +32,7 @@ PYTEST_ARGS ?= -n auto --dist loadfile
 test: $(STAMP) $(MO)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The exam-day and points benchmarks against gunicorn + a throwaway PostgreSQL database, one table
+# The exam-day, points and search benchmarks against gunicorn + a throwaway PostgreSQL database, one table
 # (needs wrk: apt-get install -y wrk).
 bench: $(STAMP) $(MO)
 	$(BIN)/python -m tests.perf.bench

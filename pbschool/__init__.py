@@ -93,9 +93,10 @@ def create_app(test_config=None):
     from pbschool.points import init_app as init_points
     from pbschool.practice import init_app as init_practice
     from pbschool.reports import init_app as init_reports
+    from pbschool.search import init_app as init_search
 
     for init_feature in (init_accounts, init_courses, init_exams, init_points, init_meetings, init_reports,
-                         init_notices, init_practice):
+                         init_notices, init_practice, init_search):
         init_feature(app)
     csrf.exempt(api.api_bp)  # the API checks CSRF itself, for cookie-authenticated writes only
     app.register_blueprint(api.api_bp)

@@ -41,10 +41,11 @@ def _openapi_path(rule):
 
 
 def api_route(rule, methods=("GET",), *, summary, public=False, body=None, response=None,
-              statuses=(), tag=None):
+              statuses=(), tag=None, query=()):
     """Register an API endpoint and describe it in the OpenAPI document.
 
-    ``body`` and ``response`` are JSON Schemas; ``statuses`` lists the error statuses it may give.
+    ``body`` and ``response`` are JSON Schemas; ``statuses`` lists the error statuses it may give;
+    ``query`` lists OpenAPI query parameters (so the schema fuzz sends them too).
     """
 
     def decorator(view):
@@ -57,7 +58,7 @@ def api_route(rule, methods=("GET",), *, summary, public=False, body=None, respo
             {"name": name, "in": "path", "required": True,
              "schema": {"type": "integer" if conv == "int" else "string"}}
             for conv, name in re.findall(r"<(?:([a-z]+):)?([a-z_]+)>", rule)
-        ]
+        ] + list(query)
         for method in methods:
             op = {
                 "operationId": endpoint if len(methods) == 1 else f"{endpoint}_{method.lower()}",

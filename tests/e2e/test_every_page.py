@@ -36,21 +36,22 @@ SIZES = {"375": {"width": 375, "height": 812}, "1366": {"width": 1366, "height":
 LANGS = ("zh_CN", "en")
 
 #: What each role's menus reach (the menu test below keeps this list honest), plus the home page, the
-#: password page, the rules page the points page links to and, for an admin, the comment queue their
-#: to-do panel links to.
+#: password page, the rules page the points page links to, the search results the courses page's box
+#: leads to and, for an admin, the comment queue their to-do panel links to.
 PAGES = {
     "member": ["/", "/courses", "/exams", "/points", "/points/board", "/points/rules", "/account/password",
-               "/account/sessions", "/notifications", "/practice"],
+               "/account/sessions", "/notifications", "/practice", "/search?q=党建 学习"],
     "lecturer": ["/", "/courses", "/exams", "/points", "/points/board", "/teach", "/admin/banks", "/admin/exams",
-                 "/account/password", "/account/sessions", "/notifications", "/practice"],
+                 "/account/password", "/account/sessions", "/notifications", "/practice", "/search?q=党建 学习"],
     "secretary": ["/", "/courses", "/exams", "/points", "/points/board", "/branch/learning", "/reports/branch",
                   "/meetings", "/points/award", "/admin/exams", "/admin/users", "/account/password",
-                  "/account/sessions", "/notifications", "/announcements", "/announcements/new", "/practice"],
+                  "/account/sessions", "/notifications", "/announcements", "/announcements/new", "/practice",
+                  "/search?q=党建 学习"],
     "admin": ["/", "/courses", "/exams", "/points", "/points/board", "/teach", "/admin/review", "/admin/courses",
               "/branch/learning", "/meetings", "/admin/banks", "/points/admin", "/admin/exams", "/reports/overview",
               "/admin/users", "/admin/branches", "/account/password", "/admin/comments", "/account/sessions",
               "/admin/security", "/notifications", "/announcements", "/announcements/new", "/practice",
-              "/admin/practice"],
+              "/admin/practice", "/search?q=党建 学习"],
 }
 
 #: (role, path) -> why that page is expected to fail a check; empty: every page passes every check.

@@ -1,13 +1,14 @@
-"""`make bench`: the exam-day benchmark (issue 4) and the points benchmark (issue 5) against gunicorn +
-PostgreSQL, printed as one table with each run's own ceiling (wrk against /healthz under the same
-gunicorn settings), so every figure can be read as a share of what this machine serves at all.
+"""`make bench`: the exam-day benchmark (issue 4), the points benchmark (issue 5) and the search
+benchmark (issue 14) against gunicorn + PostgreSQL, printed as one table with each run's own ceiling
+(wrk against /healthz under the same gunicorn settings), so every figure can be read as a share of
+what this machine serves at all.
 
     make bench                                          # the full runs (about 15 minutes)
     BENCH_MEMBERS=200 BENCH_SECONDS=20 BENCH_ENTRIES=100000 make bench   # a quick look
 
 The exam day's BENCH_MEMBERS/BENCH_SECONDS and the points run's BENCH_POINTS_MEMBERS/BENCH_ENTRIES/
-BENCH_WRK_SECONDS shorten each; BENCH_ONLY=exam or BENCH_ONLY=points runs one. Exits non-zero when a
-request failed or a saved answer was lost.
+BENCH_WRK_SECONDS shorten each, and the search run's BENCH_LESSONS; BENCH_ONLY=exam, BENCH_ONLY=points
+or BENCH_ONLY=search runs one. Exits non-zero when a request failed or a saved answer was lost.
 """
 
 import os
@@ -28,6 +29,12 @@ def main():
         points_rows, points_notes = points_board.run()
         rows += points_rows
         notes += points_notes
+    if only in ("", "search"):
+        from tests.perf import search
+
+        search_rows, search_notes = search.run()
+        rows += search_rows
+        notes += search_notes
     print()
     print_results(rows)
     for line in notes:
