@@ -18,10 +18,12 @@ from tests.perf.common import print_results
 def main():
     only = os.environ.get("BENCH_ONLY", "")
     rows, notes = [], []
-    if only in ("", "exam"):
+    if only in ("", "exam", "save"):
         from tests.perf import exam_day
 
-        rows += exam_day.run()
+        exam_rows, exam_notes = exam_day.run(exam_day=only != "save")
+        rows += exam_rows
+        notes += exam_notes
     if only in ("", "points"):
         from tests.perf import points_board
 
