@@ -548,7 +548,8 @@ def _for_save_statement():
 def lock_for_save(attempt_id, question_id):
     """The attempt (locked FOR SHARE until the transaction ends, as lock_attempt(read=True)) with the
     slot of ``question_id`` and the shape of the version shown, in one statement; None if no attempt."""
-    row = db.session.execute(_for_save_statement(), {"attempt_id": attempt_id, "question_id": question_id}).first()
+    row = db.session.connection().execute(_for_save_statement(),
+                                          {"attempt_id": attempt_id, "question_id": question_id}).first()
     return None if row is None else SaveTarget(row)
 
 
