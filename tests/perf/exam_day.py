@@ -47,7 +47,7 @@ QUESTIONS = 30
 PASSWORD_HASH_SOURCE = "bench-password-1"
 
 
-def seed(database_url, instance_dir):
+def seed(database_url, instance_dir, count=None):
     """Schema by migrations, then members, tokens, the starter bank (in-process). Returns the
     members' tokens, the admin's token and the app (for checking the answers afterwards)."""
     os.environ.update(app_env(database_url, instance_dir))
@@ -66,7 +66,7 @@ def seed(database_url, instance_dir):
         branches = [Branch(code=f"B{i:02d}", name=f"第{i}党支部") for i in range(1, 51)]
         db.session.add_all(branches)
         db.session.flush()
-        members, tokens = add_members(max(MEMBERS, save_ceiling.SAVERS), branches, PASSWORD_HASH_SOURCE)
+        members, tokens = add_members(count or max(MEMBERS, save_ceiling.SAVERS), branches, PASSWORD_HASH_SOURCE)
         admin, _ = accounts.create_user("benchadmin", "管理员", "admin", None, "", "bench-admin-pass")
         admin_token = "bench-admin-token"
         db.session.add(ApiToken(user_id=admin.id, token_hash=ApiToken.hash(admin_token)))
@@ -245,7 +245,7 @@ def run(exam_day=True, save=True):
         print(f"exam day: {MEMBERS} members, ramp {RAMP:.0f} s, saves every {INTERVAL:.0f} s for {SECONDS:.0f} s")
     rows, notes = [], []
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as instance:
-        tokens, admin_token, app = seed(database_url, Path(instance))
+        tokens, admin_token, app = seed(database_url, Path(instance), None if exam_day else save_ceiling.SAVERS)
         env = app_env(database_url, instance)
         with gunicorn(env) as server:
             url = server.url
