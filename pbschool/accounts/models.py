@@ -111,12 +111,14 @@ class ApiToken(db.Model):
 
     @classmethod
     def find_valid(cls, token):
-        row = db.session.scalar(select(cls).where(cls.token_hash == cls.hash(token)))
-        if row is None or row.revoked_at is not None:
+        """The token's row, its user loaded by the same statement (every API call asks for both),
+        or None when the token is unknown, revoked or expired."""
+        found = db.session.scalar(_token_with_user(), {"token_hash": cls.hash(token)})
+        if found is None:
             return None
-        if row.expires_at is not None and row.expires_at <= clock.now():
+        if found.revoked_at is not None or (found.expires_at is not None and found.expires_at <= clock.now()):
             return None
-        return row
+        return found
 
 
 class UserSession(db.Model):
@@ -199,3 +201,19 @@ class DemoRecord(db.Model):
 
 def count_users():
     return db.session.scalar(select(func.count(User.id)))
+
+
+_TOKEN_WITH_USER = []
+
+
+def _token_with_user():
+    """SELECT api_token JOIN user WHERE token_hash = :token_hash, built once (building a statement
+    costs more than running a cached one), with the relationship filled from the join."""
+    if not _TOKEN_WITH_USER:
+        from sqlalchemy import bindparam
+        from sqlalchemy.orm import contains_eager
+
+        _TOKEN_WITH_USER.append(select(ApiToken).join(ApiToken.user)
+                                .options(contains_eager(ApiToken.user))
+                                .where(ApiToken.token_hash == bindparam("token_hash")))
+    return _TOKEN_WITH_USER[0]

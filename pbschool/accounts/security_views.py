@@ -199,7 +199,9 @@ def revoke_my_token(token_id):
 def _session_record():
     """A browser whose session record was revoked ("sign out there") is signed out. A session made
     before records existed, or restored from a remember-me cookie, gets its record now."""
-    if request.endpoint == "static" or not current_user.is_authenticated or getattr(g, "api_token", None):
+    if request.endpoint == "static" or (request.blueprint == "api" and "Authorization" in request.headers):
+        return None  # a token call has no browser session (and the answer save need not load one)
+    if not current_user.is_authenticated or getattr(g, "api_token", None):
         return None
     sid = session.get("sid")
     record = sessions.find(sid)

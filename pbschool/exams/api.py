@@ -203,24 +203,34 @@ def _time_up_if_overdue(attempt, question_id=None):
         raise DomainError("考试时间已到，答案未保存", "time_up", 409)
 
 
+def _save_after_time_up(attempt_id, question_id):
+    """The TIME-UP branch of a save: the attempt is past its deadline and grace. Grade it now if it is
+    still in progress, and keep the answer as arrived late (both committed, although this request
+    answers 409 time_up)."""
+    db.session.rollback()  # let go of the shared lock: grading takes the row for update
+    _time_up_if_overdue(_own_attempt(attempt_id), question_id)
+
+
 @api_route("/attempts/<int:attempt_id>/answers/<int:question_id>", methods=("PUT",), summary="Save one answer",
            tag="exams", body={"type": "object", "required": ["answer"], "properties": {
                "answer": {}, "given_at": {"type": "string", "format": "date-time"}}},
            response={"type": "object", "properties": {"saved": {}, "saved_at": {"type": "string"}}},
            statuses=(404, 409))
 def save_answer(attempt_id, question_id):
-    # The hot path of exam day: one locking read of the attempt, one of the question, one upsert.
-    attempt = services.lock_attempt(attempt_id, read=True)
-    if attempt is None or attempt.user_id != g.api_user.id:
+    # The hot path of exam day (issue 13): one statement locks the attempt FOR SHARE and reads it with
+    # the slot and the shape of the question shown; one guarded upsert writes. Ownership (404) first,
+    # then the deadline (409), the question (404) and the shape (400).
+    target = services.lock_for_save(attempt_id, question_id)
+    if target is None or target.user_id != g.api_user.id:
         raise NotFound("找不到这次答题")
-    if services.is_overdue(attempt):
-        db.session.rollback()  # let go of the shared lock: grading takes the row for update
-        _time_up_if_overdue(_own_attempt(attempt_id), question_id)
+    now = clock.now()
+    if services.is_overdue(target, now):
+        _save_after_time_up(attempt_id, question_id)
     data = json_body()
     if "answer" not in data:
         raise DomainError("缺少字段 answer", "missing_field", 400, field="answer")
-    services.save_answer(attempt, question_id, data["answer"], locked=True)
-    return ok({"saved": data["answer"], "saved_at": clock.isoformat(clock.now())})
+    services.save_locked(target, question_id, data["answer"], now)
+    return ok({"saved": data["answer"], "saved_at": clock.isoformat(now)})
 
 
 @api_route("/attempts/<int:attempt_id>/submit", methods=("POST",), summary="Finish and grade (idempotent)",

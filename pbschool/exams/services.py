@@ -32,6 +32,7 @@ from pbschool.exams.models import (
     ExamSection,
     Question,
     QuestionBank,
+    QuestionVersion,
 )
 from pbschool.exams.qtypes import LETTERS, get_type, normalise_type, prerender
 from pbschool.exams.versions import current_version_ids, set_author
@@ -462,38 +463,155 @@ def save_answer(attempt, question_id, value, now=None, locked=False):
     now = now or clock.now()
     if not locked:
         attempt = lock_attempt(attempt.id, read=True)
-    if attempt.state != "in_progress":
-        if is_overdue(attempt, now) or attempt.is_auto_submitted:
-            raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
-        raise DomainError(_("试卷已交，不能再修改答案"), "already_submitted", 409)
-    if is_overdue(attempt, now):
-        raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
+    refuse_closed(attempt, now)
     slot = db.session.scalar(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id,
                                                            AttemptQuestion.question_id == question_id)
                              .options(joinedload(AttemptQuestion.version)))
     if slot is None:
         raise NotFound(_("本次考试中没有这道题"))
     shown = slot.shown
+    return _store_answer(attempt, question_id, shown, slot.option_order, value, now)
+
+
+def refuse_closed(attempt, now):
+    """409 unless the attempt takes answers now: in progress and within its deadline and grace."""
+    if attempt.state != "in_progress":
+        if is_overdue(attempt, now) or attempt.is_auto_submitted:
+            raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
+        raise DomainError(_("试卷已交，不能再修改答案"), "already_submitted", 409)
+    if is_overdue(attempt, now):
+        raise DomainError(_("考试时间已到，答案未保存"), "time_up", 409)
+
+
+def _store_answer(attempt, question_id, shown, option_order, value, now):
     kind = shown.kind
-    kind.check_shape(value, shown, slot.option_order)
-    stored = kind.canonical(value, slot.option_order)
-    _upsert_answer(attempt.id, question_id, stored, now)
+    kind.check_shape(value, shown, option_order)
+    stored = kind.canonical(value, option_order)
+    if not _upsert_answer(attempt.id, attempt.user_id, question_id, stored, now):
+        # The guard refused although the attempt looked open: graded in between (never without the
+        # attempt's lock on PostgreSQL, so only where there is no lock); say why as above.
+        refuse_closed(lock_attempt(attempt.id, read=True), now)
+        raise DomainError(_("试卷已交，不能再修改答案"), "already_submitted", 409)
     return stored
 
 
-def _upsert_answer(attempt_id, question_id, value, now):
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Answer).values(attempt_id=attempt_id, question_id=question_id, value=value, saved_at=now,
-                                 revision=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["attempt_id", "question_id"],
-        set_={"value": stmt.excluded.value, "saved_at": stmt.excluded.saved_at,
-              "revision": Answer.revision + 1})
-    db.session.execute(stmt)
+# -- the exam-day hot path: PUT /api/v1/attempts/{id}/answers/{qid} ----------------------------
+
+class SaveTarget:
+    """What one save needs of the attempt and of its slot, read (and the attempt locked FOR SHARE)
+    by one statement: see lock_for_save."""
+
+    __slots__ = ("id", "user_id", "state", "deadline_at", "is_auto_submitted", "has_slot", "option_order",
+                 "shown")
+
+    def __init__(self, row):
+        (self.id, self.user_id, self.state, self.deadline_at, self.is_auto_submitted, slot_question,
+         self.option_order, version_id, *shape) = row
+        self.has_slot = slot_question is not None
+        # the version the member was shown (a slot from before versions: the question itself)
+        self.shown = _Shape(*(shape[:3] if version_id is not None else shape[3:])) if self.has_slot else None
+
+
+class _Shape:
+    """The parts of a shown question that checking and storing an answer read."""
+
+    __slots__ = ("type", "options", "answer")
+
+    def __init__(self, type_, options, answer):
+        self.type, self.options, self.answer = type_, options, answer
+
+    @property
+    def kind(self):
+        from pbschool.exams.qtypes import get_type
+
+        return get_type(self.type)
+
+
+_SAVE_STATEMENTS = {}
+
+
+def _for_save_statement():
+    stmt = _SAVE_STATEMENTS.get("select")
+    if stmt is None:
+        from sqlalchemy import and_, bindparam
+        slot = AttemptQuestion.__table__.alias("slot")
+        version, question = QuestionVersion.__table__, Question.__table__
+        attempt = Attempt.__table__
+        stmt = (select(attempt.c.id, attempt.c.user_id, attempt.c.state, attempt.c.deadline_at,
+                       attempt.c.is_auto_submitted, slot.c.question_id, slot.c.option_order, slot.c.version_id,
+                       version.c.type, version.c.options, version.c.answer,
+                       question.c.type, question.c.options, question.c.answer)
+                .select_from(attempt
+                             .outerjoin(slot, and_(slot.c.attempt_id == attempt.c.id,
+                                                   slot.c.question_id == bindparam("question_id")))
+                             .outerjoin(version, version.c.id == slot.c.version_id)
+                             .outerjoin(question, and_(question.c.id == slot.c.question_id,
+                                                       slot.c.version_id.is_(None))))
+                .where(attempt.c.id == bindparam("attempt_id"))
+                .with_for_update(read=True, of=attempt))
+        _SAVE_STATEMENTS["select"] = stmt
+    return stmt
+
+
+def lock_for_save(attempt_id, question_id):
+    """The attempt (locked FOR SHARE until the transaction ends, as lock_attempt(read=True)) with the
+    slot of ``question_id`` and the shape of the version shown, in one statement; None if no attempt."""
+    row = db.session.connection().execute(_for_save_statement(),
+                                          {"attempt_id": attempt_id, "question_id": question_id}).first()
+    return None if row is None else SaveTarget(row)
+
+
+def save_locked(target, question_id, value, now=None):
+    """save_answer for a SaveTarget: deadline first (409), then the question (404), then the shape (400)."""
+    now = now or clock.now()
+    refuse_closed(target, now)
+    if not target.has_slot:
+        raise NotFound(_("本次考试中没有这道题"))
+    return _store_answer(target, question_id, target.shown, target.option_order, value, now)
+
+
+def _upsert_statement(dialect):
+    """INSERT ... SELECT ... WHERE the attempt is open ... ON CONFLICT DO UPDATE ... WHERE it is open:
+    one statement that writes nothing into an attempt that is graded, someone else's or past its
+    deadline and grace (PostgreSQL and SQLite both), built once per dialect."""
+    stmt = _SAVE_STATEMENTS.get(dialect)
+    if stmt is None:
+        from sqlalchemy import bindparam, exists, literal
+
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        attempt, answer = Attempt.__table__, Answer.__table__
+
+        def still_open():
+            return exists().where(attempt.c.id == bindparam("attempt_id"), attempt.c.user_id == bindparam("user_id"),
+                                  attempt.c.state == "in_progress", attempt.c.deadline_at >= bindparam("cutoff"))
+
+        source = select(bindparam("attempt_id", type_=answer.c.attempt_id.type),
+                        bindparam("question_id", type_=answer.c.question_id.type),
+                        bindparam("value", type_=answer.c.value.type),
+                        bindparam("saved_at", type_=answer.c.saved_at.type),
+                        literal(1, answer.c.revision.type)).where(still_open())
+        stmt = upsert(answer).from_select(["attempt_id", "question_id", "value", "saved_at", "revision"], source)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["attempt_id", "question_id"],
+            set_={"value": stmt.excluded.value, "saved_at": stmt.excluded.saved_at,
+                  "revision": answer.c.revision + 1},
+            where=still_open()).returning(answer.c.revision)
+        _SAVE_STATEMENTS[dialect] = stmt
+    return stmt
+
+
+def _upsert_answer(attempt_id, user_id, question_id, value, now):
+    """Write one answer, guarded: True if written, False if the attempt was not open to it."""
+    from datetime import timedelta
+
+    connection = db.session.connection()
+    result = connection.execute(_upsert_statement(connection.dialect.name), {
+        "attempt_id": attempt_id, "user_id": user_id, "question_id": question_id, "value": value,
+        "saved_at": now, "cutoff": now - timedelta(seconds=grace_seconds())})
+    return result.first() is not None
 
 
 def answers_by_question(attempt_id):

@@ -1,14 +1,16 @@
-"""`make bench`: the exam-day benchmark (issue 4), the points benchmark (issue 5) and the search
-benchmark (issue 14) against gunicorn + PostgreSQL, printed as one table with each run's own ceiling
-(wrk against /healthz under the same gunicorn settings), so every figure can be read as a share of
-what this machine serves at all.
+"""`make bench`: the answer save beside a bare Flask upsert and the exam day (issues 4 and 13), the
+points benchmark (issue 5) and the search benchmark (issue 14), against gunicorn + PostgreSQL, printed
+as one table with each run's own ceilings (wrk against /healthz, and against a bare upsert endpoint,
+under the same gunicorn settings), so every figure can be read as a share of what this machine serves.
 
-    make bench                                          # the full runs (about 15 minutes)
+    make bench                                          # the full runs (exam day about 9 minutes)
     BENCH_MEMBERS=200 BENCH_SECONDS=20 BENCH_ENTRIES=100000 make bench   # a quick look
 
-The exam day's BENCH_MEMBERS/BENCH_SECONDS and the points run's BENCH_POINTS_MEMBERS/BENCH_ENTRIES/
-BENCH_WRK_SECONDS shorten each, and the search run's BENCH_LESSONS; BENCH_ONLY=exam, BENCH_ONLY=points
-or BENCH_ONLY=search runs one. Exits non-zero when a request failed or a saved answer was lost.
+The exam day's BENCH_MEMBERS/BENCH_RAMP_SECONDS/BENCH_SECONDS/BENCH_SAVE_INTERVAL, the save
+comparison's BENCH_SAVE_ROUNDS/BENCH_SAVE_SECONDS, the points run's BENCH_POINTS_MEMBERS/
+BENCH_ENTRIES/BENCH_WRK_SECONDS and the search run's BENCH_LESSONS shorten each; BENCH_ONLY=save, exam
+(the save comparison and the exam day), points or search runs one. Exits non-zero when a request failed
+or a saved answer was lost.
 """
 
 import os
@@ -19,10 +21,12 @@ from tests.perf.common import print_results
 def main():
     only = os.environ.get("BENCH_ONLY", "")
     rows, notes = [], []
-    if only in ("", "exam"):
+    if only in ("", "exam", "save"):
         from tests.perf import exam_day
 
-        rows += exam_day.run()
+        exam_rows, exam_notes = exam_day.run(exam_day=only != "save")
+        rows += exam_rows
+        notes += exam_notes
     if only in ("", "points"):
         from tests.perf import points_board
 

@@ -109,7 +109,7 @@ class Server:
 
 
 @contextmanager
-def gunicorn(env, workers=None, threads=None):
+def gunicorn(env, workers=None, threads=None, app="wsgi:app"):
     """gunicorn with the project's gunicorn.conf.py (its workers and threads unless given) on a free
     port; yields a Server once it answers (with all its workers, when their number is given).
     Everything is stopped on exit; the log is kept, and named, when it holds unexpected errors."""
@@ -121,7 +121,7 @@ def gunicorn(env, workers=None, threads=None):
         env["PBSCHOOL_THREADS"] = str(threads)
     log = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
     with log.open("w") as err:
-        proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],  # noqa: S603
+        proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), app],  # noqa: S603
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     server = Server(proc, port, log)
     try:
