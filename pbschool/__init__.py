@@ -86,13 +86,15 @@ def create_app(test_config=None):
 
     from pbschool import api, cli, web
     from pbschool.accounts import init_app as init_accounts
+    from pbschool.certificates import init_app as init_certificates
     from pbschool.courses import init_app as init_courses
     from pbschool.exams import init_app as init_exams
     from pbschool.meetings import init_app as init_meetings
     from pbschool.points import init_app as init_points
     from pbschool.reports import init_app as init_reports
 
-    for init_feature in (init_accounts, init_courses, init_exams, init_points, init_meetings, init_reports):
+    for init_feature in (init_accounts, init_courses, init_exams, init_points, init_meetings, init_reports,
+                        init_certificates):
         init_feature(app)
     csrf.exempt(api.api_bp)  # the API checks CSRF itself, for cookie-authenticated writes only
     app.register_blueprint(api.api_bp)
