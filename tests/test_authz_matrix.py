@@ -79,6 +79,10 @@ POLICY = {
     "reports.branch": ("secretary", "secretary_jd", "admin"),
     "reports.branch_xlsx": ("secretary", "secretary_jd", "admin"),
     "reports.member_record": OWN_BRANCH, "reports.overview": ("admin",), "reports.overview_xlsx": ("admin",),
+    # certificates: <code> is member2's (ZC1); verifying is public, the PDF is the holder's and their overseers'
+    "certificates.verify": PUBLIC, "certificates.verify_form": PUBLIC, "certificates.download": OWN_BRANCH,
+    "certificates.mine": EVERYONE, "certificates.my_record": EVERYONE,
+    "api.certificate_pdf": OWN_BRANCH, "api.my_certificates": EVERYONE, "api.my_record_xlsx": EVERYONE,
     # JSON API
     "api.openapi": PUBLIC, "api.create_token": PUBLIC, "api.revoke_token": EVERYONE, "api.me": EVERYONE,
     "api.change_my_password": EVERYONE,
@@ -124,9 +128,20 @@ def world(app, backend):
         "meeting_id": db.session.scalar(select(Meeting.id).where(Meeting.branch_id == zc1.id)),
         "rule_id": db.session.scalar(select(PointRule.id)),
         "session_id": _other_session(other).id, "token_id": _other_token(other).id,
-        "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
+        "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv",
+        "code": _other_certificate(other).display_code,  # also /lang/<code>: an unknown language changes nothing
     }
     return ids
+
+
+def _other_certificate(user):
+    from pbschool.certificates.models import Certificate
+    from pbschool.certificates.services import _insert
+
+    certificate = _insert(Certificate(kind="hours", year=2026, title="2026年度学习学时", user_id=user.id,
+                                      holder_name=user.name, branch_name=user.branch.name))
+    db.session.commit()
+    return certificate
 
 
 def _other_session(user):
