@@ -150,8 +150,8 @@ def figure(certificate):
     """What the certificate states: the score (as a percentage) or the hours."""
     if certificate.kind == "exam":
         attempt = certificate.attempt
-        return _("成绩 %(s)s 分（满分 %(m)s 分）", s=attempt.score, m=attempt.max_score) if attempt else ""
-    return _("学时 %(h)s（年度目标 %(t)s）", h=_plain(certificate.hours), t=_plain(certificate.target_hours))
+        return _("%(s)s 分（满分 %(m)s 分）", s=attempt.score, m=attempt.max_score) if attempt else ""
+    return _("%(h)s 学时（年度目标 %(t)s）", h=_plain(certificate.hours), t=_plain(certificate.target_hours))
 
 
 def _plain(value):

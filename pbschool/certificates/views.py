@@ -77,9 +77,11 @@ def verify_form():
 @login_required
 def my_record():
     """一人一档, my own: the same reader as the staff export."""
+    from pbschool.points.queries import last_months
     from pbschool.reports.record import member_record
 
     record = member_record(current_user)
-    months = sorted(record["points_by_month"])[-12:]
-    chart = charts.line_svg([p for p, _v in months], [v for _p, v in months], _("积分")) if months else None
+    months = last_months(12)
+    by_month = record["summary"]["by_month"]
+    chart = charts.line_svg(months, [by_month.get(p, 0) for p in months], _("积分"))
     return render_template("certificates/record.html", r=record, chart=chart, figure=services.figure)

@@ -185,7 +185,7 @@ def test_verify_confirms_name_branch_what_and_when_without_the_username(client, 
         html = response.get_data(as_text=True)
         assert response.status_code == 200 and 'id="verify-valid"' in html
         assert "刘志强" in html and "综采一队党支部" in html and "党章党规知识测试" in html
-        assert "成绩 4.0 分（满分 4.0 分）" in html and code in html
+        assert "4.0 分（满分 4.0 分）" in html and code in html
         assert ">member<" not in html and "member" not in re.sub(r"<[^>]+>", "", html)
     assert client.get(f"/verify?code={code}").headers["Location"].endswith(f"/verify/{code}")
     assert client.get("/verify").status_code == 200
@@ -227,7 +227,7 @@ def test_the_pdf_states_who_what_when_and_the_code(client, auth, org, cert_exam)
     assert b"/Encoding /UniGB-UCS2-H" in data and b"FontFile" not in data  # Chinese without an embedded font
     text = pdf_text(data)
     for expected in ("刘志强", "综采一队党支部", "党章党规知识测试", "测试矿党委", "2026年6月1日", code,
-                     f"http://localhost/verify/{code}", "成绩 4.0 分"):
+                     f"http://localhost/verify/{code}", "4.0 分（满分 4.0 分）"):
         assert expected in text, expected
     assert f"/URI (http://localhost/verify/{code})".encode() in data  # the QR code is a link too
 
@@ -316,7 +316,7 @@ def test_the_years_hours_certificate_once_the_target_is_reached(client, auth, or
             "hours", 2026, Decimal("32.50"), Decimal("32.00"))
         assert "学时证明" in html and certificate.display_code in html
         text = pdf_text(client.get(f"/certificates/{certificate.display_code}.pdf").data)
-        assert "学时证明" in text and "2026 年度学习学时达到目标" in text and "学时 32.5（年度目标 32）" in text
+        assert "学时证明" in text and "2026 年度学习学时达到目标" in text and "32.5 学时（年度目标 32）" in text
         verify = client.get(f"/verify/{certificate.display_code}").get_data(as_text=True)
         assert "2026 年度学习学时达到目标" in verify
     finally:

@@ -43,8 +43,8 @@ def test_my_record_page_shows_every_part(client, auth, org, cert_exam):
         html = client.get("/me/record").get_data(as_text=True)
     finally:
         clock.pin(None)
-    for expected in ("我的档案", "刘志强", "综采一队党支部", "2026 年", "安全生产第一讲", "党章党规知识测试", "最好成绩",
-                     "未通过", "主题党日：井下安全", "主题党日", code, "/api/v1/me/record.xlsx"):
+    for expected in ("我的档案", "刘志强", "综采一队党支部", "2026 年", "安全生产第一讲", "党章党规知识测试",
+                     "最好成绩", "未通过", "主题党日：井下安全", "主题党日", code, "/api/v1/me/record.xlsx"):
         assert expected in html, expected
     # 17:00 UTC on 31 December is already 1 January in Beijing: the hour counts in 2026
     assert "2025 年" not in html
