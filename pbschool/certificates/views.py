@@ -46,7 +46,7 @@ def download(code):
 
 
 def _verify_limit():
-    return current_app.config.get("VERIFY_LIMIT", "60 per minute")
+    return current_app.config.get("VERIFY_LIMIT", "30 per minute;300 per hour")
 
 
 @bp.route("/verify/<code>")
