@@ -59,7 +59,7 @@ def render(certificate, verify_url, committee):
     width, height = A4
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1)
-    heading = _("学时证明") if certificate.kind == "hours" else _("结业证书")
+    heading = _("学时证明") if certificate.kind == "hours" else _("合格证书")
     pdf.setTitle(f"{heading} {certificate.display_code}")
     pdf.setAuthor(committee)
     margin = 22 * mm
