@@ -1,6 +1,6 @@
 """Certificate pages: my certificates, a certificate's PDF, the public /verify page, my record (一人一档)."""
 
-from flask import Response, abort, current_app, render_template, request, url_for
+from flask import Response, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -64,13 +64,16 @@ def verify(code):
 @bp.route("/verify", methods=["GET"])
 @limiter.limit(_verify_limit)
 def verify_form():
-    """A code typed into the form on the page: go to its /verify/<code>."""
-    from flask import redirect
-
-    code = (request.args.get("code") or "")[:services.MAX_CODE_INPUT + 8].strip()
-    if code:
-        return redirect(url_for("certificates.verify", code=code))
-    return render_template("certificates/verify.html", certificate=None, code="", figure=services.figure)
+    """A code typed into the form on the page: a well-formed one goes to its /verify/<code>, anything
+    else is answered here as no such certificate."""
+    typed = (request.args.get("code") or "").strip()
+    if not typed:
+        return render_template("certificates/verify.html", certificate=None, code="", figure=services.figure)
+    code = services.normalise_code(typed)
+    if code is not None:
+        return redirect(url_for("certificates.verify", code="-".join(code[i:i + 4] for i in (0, 4, 8))))
+    shown = typed if len(typed) <= services.MAX_CODE_INPUT else typed[:services.MAX_CODE_INPUT] + "…"
+    return render_template("certificates/verify.html", certificate=None, code=shown, figure=services.figure), 404
 
 
 @bp.route("/me/record")

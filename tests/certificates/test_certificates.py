@@ -188,6 +188,9 @@ def test_verify_confirms_name_branch_what_and_when_without_the_username(client, 
         assert "4.0 分（满分 4.0 分）" in html and code in html
         assert ">member<" not in html and "member" not in re.sub(r"<[^>]+>", "", html)
     assert client.get(f"/verify?code={code}").headers["Location"].endswith(f"/verify/{code}")
+    assert client.get(f"/verify?code={code.lower().replace('-', ' ')}").headers["Location"].endswith(f"/verify/{code}")
+    typed = client.get("/verify?code=../../etc/passwd")
+    assert typed.status_code == 404 and "没有这份证书" in typed.get_data(as_text=True)
     assert client.get("/verify").status_code == 200
 
 
