@@ -71,7 +71,8 @@ def mark_answer(attempt, question_id, score, actor, feedback=""):
     slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)).all()
     _total(attempt, slots)
     _award(attempt)
-    _certify(attempt, actor)
+    if attempt.exam.issues_certificate:  # an attempt awaiting marking had no pass, so no certificate
+        _certify(attempt, actor)
     db.session.flush()
     audit(actor, "attempt.mark", attempt, f"Q{slot.question_id}", score=str(value))
     return attempt

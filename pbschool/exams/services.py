@@ -558,7 +558,8 @@ def submit_attempt(attempt, *, auto=False, now=None):
     attempt.is_auto_submitted = auto
     _total(attempt, slots)
     _award(attempt)
-    _certify(attempt)
+    if attempt.exam.issues_certificate:  # an attempt that was running has no certificate to revoke
+        _certify(attempt)
     db.session.flush()
     return attempt
 
