@@ -86,6 +86,7 @@ def create_app(test_config=None):
 
     from pbschool import api, cli, web
     from pbschool.accounts import init_app as init_accounts
+    from pbschool.certificates import init_app as init_certificates
     from pbschool.courses import init_app as init_courses
     from pbschool.exams import init_app as init_exams
     from pbschool.meetings import init_app as init_meetings
@@ -96,7 +97,7 @@ def create_app(test_config=None):
     from pbschool.search import init_app as init_search
 
     for init_feature in (init_accounts, init_courses, init_exams, init_points, init_meetings, init_reports,
-                         init_notices, init_practice, init_search):
+                         init_notices, init_practice, init_search, init_certificates):
         init_feature(app)
     csrf.exempt(api.api_bp)  # the API checks CSRF itself, for cookie-authenticated writes only
     app.register_blueprint(api.api_bp)

@@ -41,11 +41,12 @@ def _openapi_path(rule):
 
 
 def api_route(rule, methods=("GET",), *, summary, public=False, body=None, response=None,
-              statuses=(), tag=None, query=()):
+              statuses=(), tag=None, query=(), media_type="application/json"):
     """Register an API endpoint and describe it in the OpenAPI document.
 
     ``body`` and ``response`` are JSON Schemas; ``statuses`` lists the error statuses it may give;
-    ``query`` lists OpenAPI query parameters (so the schema fuzz sends them too).
+    ``query`` lists OpenAPI query parameters (so the schema fuzz sends them too); ``media_type`` is
+    what a 200 answers with (a file download: its type, as a binary string).
     """
 
     def decorator(view):
@@ -65,8 +66,9 @@ def api_route(rule, methods=("GET",), *, summary, public=False, body=None, respo
                 "summary": summary,
                 "tags": [tag or rule.strip("/").split("/")[0]],
                 "responses": {
-                    "200": {"description": "OK",
-                            "content": {"application/json": {"schema": response or {"type": "object"}}}},
+                    "200": {"description": "OK", "content": {media_type: {"schema": response or (
+                        {"type": "object"} if media_type == "application/json"
+                        else {"type": "string", "format": "binary"})}}},
                 },
             }
             if params:

@@ -169,5 +169,7 @@ def load(instance_path):
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "LANGUAGES": ["zh_CN", "en"],
         "COMMITTEE_NAME": os.environ.get("PBSCHOOL_COMMITTEE_NAME", "矿党委"),
+        # the public certificate check, per client address (Flask-Limiter, shared through REDIS_URL)
+        "VERIFY_LIMIT": os.environ.get("PBSCHOOL_VERIFY_LIMIT", "30 per minute;300 per hour"),
         "DEMO_MODE": os.environ.get("PBSCHOOL_DEMO", "") == "1",
     }

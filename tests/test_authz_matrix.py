@@ -87,6 +87,10 @@ POLICY = {
     "notices.announcement": ("member", "secretary", "admin"), "notices.pin": OWN_BRANCH,
     "api.my_notifications": EVERYONE, "api.read_my_notifications": EVERYONE,  # {} is a 400, not a refusal
     "api.create_announcement": SECRETARIES,  # {} is a 400 for them, a 403 for the others
+    # certificates: <code> is member2's (ZC1); verifying is public, the PDF is the holder's and their overseers'
+    "certificates.verify": PUBLIC, "certificates.verify_form": PUBLIC, "certificates.download": OWN_BRANCH,
+    "certificates.mine": EVERYONE, "certificates.my_record": EVERYONE,
+    "api.certificate_pdf": OWN_BRANCH, "api.my_certificates": EVERYONE, "api.my_record_xlsx": EVERYONE,
     # JSON API
     "api.openapi": PUBLIC, "api.create_token": PUBLIC, "api.revoke_token": EVERYONE, "api.me": EVERYONE,
     "api.change_my_password": EVERYONE,
@@ -155,9 +159,20 @@ def world(app, backend):
         "announcement_id": announcement.id,
         "note_id": db.session.scalar(select(func.max(Notification.id))),
         "practice_id": practice_id,
-        "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv", "code": "en",
+        "comment_id": 999999, "media_id": 999999, "token": "no-such-token", "fmt": "csv",
+        "code": _other_certificate(other).display_code,  # also /lang/<code>: an unknown language changes nothing
     }
     return ids
+
+
+def _other_certificate(user):
+    from pbschool.certificates.models import Certificate
+    from pbschool.certificates.services import _insert
+
+    certificate = _insert(Certificate(kind="hours", year=2026, title="2026年度学习学时", user_id=user.id,
+                                      holder_name=user.name, branch_name=user.branch.name))
+    db.session.commit()
+    return certificate
 
 
 def _other_session(user):

@@ -293,6 +293,9 @@ def complete_lesson(user, lesson):
     db.session.refresh(progress)
     if won == 1:
         record_points(user, "lesson_completed", f"lesson:{lesson.id}:user:{user.id}", value=hours)
+        from pbschool.certificates.services import issue_for_hours
+
+        issue_for_hours(user)  # the year's 学时证明 once the hours reach the target
     db.session.flush()
     return progress
 

@@ -42,6 +42,7 @@ EXAM_BODY = {
         "audience": {"type": "string", "enum": ["all", "branches", "job_posts"]},
         "branches": {"type": "array", "items": {"type": "string"}},
         "job_posts": {"type": "array", "items": {"type": "string"}},
+        "certificate": {"type": "boolean", "description": "a passed attempt gets a certificate"},
         "sections": {"type": "array", "items": SECTION},
     },
 }
@@ -160,6 +161,7 @@ def create_exam():
         "audience": field(data, "audience", str, required=False),
         "job_posts": field(data, "job_posts", list, required=False, default=[]),
         "description": field(data, "description", str, required=False, default=""),
+        "certificate": field(data, "certificate", bool, required=False, default=False),
     }
     from pbschool.accounts.services import resolve_branch
 
@@ -248,7 +250,10 @@ def submit_attempt(attempt_id):
                      "properties": {"id": {"type": "integer"}, "exam_id": {"type": "integer"},
                                     "state": {"type": "string"}, "deadline": {"type": "string"},
                                     "preview": {"type": "boolean"}, "result": RESULT, "questions": {"type": "array"},
-                                    "review": {"type": "array", "nullable": True}}})
+                                    "review": {"type": "array", "nullable": True},
+                                    "certificate": {"type": "object", "required": ["code", "pdf_url"],
+                                                    "properties": {"code": {"type": "string"},
+                                                                   "pdf_url": {"type": "string"}}}}})
 def get_attempt(attempt_id):
     attempt = _own_attempt(attempt_id)
     if services.finish_if_overdue(attempt):
@@ -262,6 +267,11 @@ def get_attempt(attempt_id):
     else:
         body["result"] = result_payload(attempt)
         body["review"] = services.review(attempt)
+        from pbschool.certificates.api import attempt_certificate
+
+        certificate = attempt_certificate(attempt)
+        if certificate is not None:
+            body["certificate"] = certificate
     return ok(body)
 
 

@@ -99,6 +99,7 @@ def demo_loader(content_dir):
     services.create_exam({
         "title": DEMO_EXAM, "description": "演示考试：10 道题，15 分钟，可考 3 次，取最高分。",
         "time_limit_seconds": 15 * 60, "max_attempts": 3, "pass_score": 60, "points_on_pass": 2,
+        "certificate": True,
         "closes_at": clock.now().replace(microsecond=0) + dt.timedelta(days=60),
         "sections": [{"bank": bank, "count": 10, "points_each": 10}]})
     db.session.commit()

@@ -81,6 +81,7 @@ class ExamForm(FlaskForm):
     shuffle_questions = BooleanField(_l("题目乱序"), default=True)
     shuffle_options = BooleanField(_l("选项乱序"), default=True)
     partial_credit = BooleanField(_l("多选题少选按比例得分（默认：多选、少选、错选均不得分）"), default=False)
+    certificate = BooleanField(_l("通过后颁发证书（可扫码验证）"), default=False)
     review = SelectField(_l("交卷后可查看"), choices=[SelectChoice("score", _l("仅成绩")),
                                                     SelectChoice("answers", _l("成绩和答案")),
                                                     SelectChoice("explanations", _l("成绩、答案和解析"))],
@@ -104,6 +105,7 @@ class ExamSettingsForm(FlaskForm):
     review = ExamForm.review
     review_when = ExamForm.review_when
     is_published = BooleanField(_l("发布（党员可见）"))
+    certificate = ExamForm.certificate
 
 
 class _Whole(IntegerField):

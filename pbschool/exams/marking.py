@@ -11,7 +11,7 @@ from pbschool import auth, clock
 from pbschool.accounts.services import audit
 from pbschool.errors import DomainError, NotFound
 from pbschool.exams.models import Attempt, AttemptQuestion, Question
-from pbschool.exams.services import _award, _total, clean, lock_attempt
+from pbschool.exams.services import _award, _certify, _total, clean, lock_attempt
 from pbschool.extensions import db
 from pbschool.notices import services as notices
 
@@ -72,6 +72,8 @@ def mark_answer(attempt, question_id, score, actor, feedback=""):
     slots = db.session.scalars(select(AttemptQuestion).where(AttemptQuestion.attempt_id == attempt.id)).all()
     _total(attempt, slots)
     _award(attempt)
+    if attempt.exam.issues_certificate:  # an attempt awaiting marking had no pass, so no certificate
+        _certify(attempt, actor)
     db.session.flush()
     notices.short_answers_marked(attempt)
     audit(actor, "attempt.mark", attempt, f"Q{slot.question_id}", score=str(value))

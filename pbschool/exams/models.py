@@ -182,6 +182,8 @@ class Exam(db.Model):
     #: Job posts (岗位) that may sit the exam when ``audience`` is "job_posts".
     audience_job_posts: Mapped[list] = mapped_column(JSON, default=list)
     is_published: Mapped[bool] = mapped_column(default=True)
+    #: A passed attempt gets a certificate (pbschool/certificates) with a code checked on /verify.
+    issues_certificate: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 

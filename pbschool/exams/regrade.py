@@ -204,6 +204,9 @@ def regrade(exam, *, dry_run=True, actor=None):
                 by_change[attempt.id].points += gained
             elif gained:
                 result.changes.append(Change(attempt, attempt.score, attempt.score, True, True, gained))
+    for change in result.changes:
+        # a pass turned into a fail revokes its certificate (recorded, never deleted); back to a pass reinstates it
+        services._certify(change.attempt, actor)
     db.session.flush()
     audit(actor, "exam.regrade", exam, exam.title, changed=len(result.changes),
           skipped=[a.id for a, _code in result.skipped])

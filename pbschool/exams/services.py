@@ -221,6 +221,7 @@ def create_exam(data, actor=None):
                 shuffle_options=bool(data.get("shuffle_options", data.get("shuffle", True))),
                 partial_credit=bool(data.get("partial_credit", False)),
                 review=data.get("review") or "explanations", review_when=data.get("review_when") or "submit",
+                issues_certificate=bool(data.get("certificate", False)),
                 audience=data.get("audience") or "all",
                 audience_job_posts=[clean(p).strip() for p in data.get("job_posts") or [] if clean(p).strip()],
                 created_by_id=getattr(actor, "id", None))
@@ -284,7 +285,8 @@ def update_exam(exam, data, actor=None):
     for name, value in (("title", title), ("description", clean(data.get("description")).strip()),
                         ("opens_at", opens_at), ("closes_at", closes_at), ("max_attempts", max_attempts),
                         ("review", data["review"]), ("review_when", data["review_when"]),
-                        ("is_published", bool(data.get("is_published")))):
+                        ("is_published", bool(data.get("is_published"))),
+                        ("issues_certificate", bool(data.get("certificate", exam.issues_certificate)))):
         if getattr(exam, name) != value:
             changes[name] = [str(getattr(exam, name)), str(value)]
             setattr(exam, name, value)
@@ -661,6 +663,13 @@ def _award(attempt, source_key=None):
     attempt.points_awarded = entry.points if entry is not None else Decimal("0")
 
 
+def _certify(attempt, actor=None):
+    """The attempt's certificate follows its final result (pbschool/certificates)."""
+    from pbschool.certificates.services import sync_attempt
+
+    return sync_attempt(attempt, actor=actor)
+
+
 def submit_attempt(attempt, *, auto=False, now=None):
     """Grade the attempt once. Repeating (or racing) returns the same result and awards nothing more."""
     now = now or clock.now()
@@ -675,6 +684,8 @@ def submit_attempt(attempt, *, auto=False, now=None):
     attempt.is_auto_submitted = auto
     _total(attempt, slots)
     _award(attempt)
+    if attempt.exam.issues_certificate:  # an attempt that was running has no certificate to revoke
+        _certify(attempt)
     db.session.flush()
     return attempt
 

@@ -502,7 +502,8 @@ def new_exam():
                 "max_attempts": form.max_attempts.data, "grading_method": form.grading_method.data,
                 "pass_score": form.pass_score.data, "points_on_pass": form.points_on_pass.data or 0,
                 "shuffle": form.shuffle_questions.data, "shuffle_options": form.shuffle_options.data,
-                "partial_credit": form.partial_credit.data, "review": form.review.data,
+                "partial_credit": form.partial_credit.data, "certificate": form.certificate.data,
+                "review": form.review.data,
                 "review_when": form.review_when.data, "audience": form.audience.data,
                 "branches": [b for b in branches if b is not None],
                 "job_posts": [p for p in (form.job_posts.data or "").replace("，", ",").split(",")],
@@ -551,12 +552,14 @@ def edit_exam(exam_id):
     exam = _staff_exam(exam_id)
     form = ExamSettingsForm(obj=exam)
     if request.method == "GET":
+        form.certificate.data = exam.issues_certificate
         form.opens_at.data, form.closes_at.data = _utc_to_local(exam.opens_at), _utc_to_local(exam.closes_at)
     if form.validate_on_submit():
         data = {"title": form.title.data, "description": form.description.data,
                 "opens_at": _local_to_utc(form.opens_at.data), "closes_at": _local_to_utc(form.closes_at.data),
                 "max_attempts": form.max_attempts.data, "review": form.review.data,
-                "review_when": form.review_when.data, "is_published": form.is_published.data}
+                "review_when": form.review_when.data, "is_published": form.is_published.data,
+                "certificate": form.certificate.data}
         try:
             services.update_exam(exam, data, actor=current_user)
         except DomainError as exc:

@@ -1,6 +1,5 @@
 """网上考核: the committee's overview of branches, a branch member by member, one file per member."""
 
-import io
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -11,15 +10,13 @@ from sqlalchemy import select
 from pbschool import auth, charts
 from pbschool.accounts.models import User
 from pbschool.accounts.services import find_branch
-from pbschool.courses.models import Lesson, LessonProgress
 from pbschool.errors import DomainError
-from pbschool.exams.models import Attempt, Exam
 from pbschool.extensions import db
 from pbschool.points import queries as point_queries
 from pbschool.points import services as points
 from pbschool.reports import bp, figures, services
 from pbschool.reports.models import BranchRating
-from pbschool.tabular import add_sheet, xlsx_book
+from pbschool.tabular import xlsx_book
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RHYTHM = {"green": "按时", "amber": "有欠缺", "red": "明显滞后"}
@@ -153,38 +150,9 @@ def branch_xlsx():
 @bp.route("/reports/members/<int:user_id>/record.xlsx")
 @login_required
 def member_record(user_id):
-    """一人一档: a member's hours, courses, exams, points and stars in one workbook."""
+    """一人一档: a member's hours, courses, exams, points, meetings, stars and certificates in one workbook."""
     member = db.get_or_404(User, user_id)
     auth.require(auth.can_view_user(current_user, member))
-    from openpyxl import Workbook
+    from pbschool.reports.record import record_workbook
 
-    book = Workbook()
-
-    def sheet(title, header, rows, first=False):
-        add_sheet(book.active if first else book.create_sheet(), title, header, rows)
-
-    summary = point_queries.member_summary(member)
-    sheet(_("概况"), [_("项目"), _("内容")], [
-        (_("姓名"), member.name), (_("用户名"), member.username),
-        (_("支部"), member.branch.name if member.branch else ""), (_("岗位"), member.job_post),
-        (_("总积分"), float(summary["balance"])), (_("本年积分"), float(summary["this_year"]))], first=True)
-    lessons = db.session.execute(
-        select(LessonProgress, Lesson.title).join(Lesson, LessonProgress.lesson_id == Lesson.id)
-        .where(LessonProgress.user_id == member.id, LessonProgress.completed_at.isnot(None))
-        .order_by(LessonProgress.completed_at)).all()
-    sheet(_("学时"), [_("完成时间（北京时间）"), _("课时"), _("学时")],
-          [(p.completed_at, title, float(p.hours_credited)) for p, title in lessons])
-    attempts = db.session.execute(
-        select(Attempt, Exam.title).join(Exam, Attempt.exam_id == Exam.id)
-        .where(Attempt.user_id == member.id, Attempt.is_preview.is_(False)).order_by(Attempt.started_at)).all()
-    sheet(_("考试"), [_("考试"), _("第几次"), _("交卷时间（北京时间）"), _("得分"), _("满分"), _("通过")],
-          [(title, a.number, a.submitted_at, _num(a.score), _num(a.max_score),
-            "" if a.passed is None else (_("是") if a.passed else _("否"))) for a, title in attempts])
-    sheet(_("积分"), [_("日期"), _("计入月份"), _("类别"), _("事由"), _("积分"), _("一票否决")],
-          [(e.day, e.period, e.category, e.reason, float(e.points), _("是") if e.is_veto else "")
-           for e in reversed(point_queries.entries_of(member))])
-    sheet(_("评星"), [_("季度"), _("得分"), _("星级")],
-          [(s.quarter, float(s.score), s.stars) for s in point_queries.stars_of(member, limit=100)])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return _xlsx(f"record-{member.username}.xlsx", buffer.getvalue())
+    return _xlsx(f"record-{member.username}.xlsx", record_workbook(member))

@@ -77,7 +77,7 @@ def test_secretary_sees_own_branch_only_and_member_record(org, client, auth):
     assert client.get("/reports/branch?branch=JD").get_data(as_text=True).count("孙丽娟") == 0
     assert client.get("/reports/overview").status_code == 403
     book = load_workbook(io.BytesIO(client.get(f"/reports/members/{org['member'].id}/record.xlsx").data))
-    assert book.sheetnames == ["概况", "学时", "考试", "积分", "评星"]
+    assert book.sheetnames == ["概况", "学时", "年度学时", "考试", "积分", "月度积分", "组织生活", "评星", "证书"]
     assert client.get(f"/reports/members/{org['other'].id}/record.xlsx").status_code == 403
     client.post("/logout")
     auth.login("member")
