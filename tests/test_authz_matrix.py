@@ -85,6 +85,7 @@ POLICY = {
     "notices.notifications": EVERYONE, "notices.read_all": EVERYONE, "notices.open_notification": NOBODY,
     "notices.announcements": EVERYONE, "notices.new_announcement": SECRETARIES,
     "notices.announcement": ("member", "secretary", "admin"), "notices.pin": OWN_BRANCH,
+    "search.results": EVERYONE, "api.search": EVERYONE,  # what each may read is tests/search's matter
     "api.my_notifications": EVERYONE, "api.read_my_notifications": EVERYONE,  # {} is a 400, not a refusal
     "api.create_announcement": SECRETARIES,  # {} is a 400 for them, a 403 for the others
     # certificates: <code> is member2's (ZC1); verifying is public, the PDF is the holder's and their overseers'

@@ -10,7 +10,7 @@ from tests.exams.conftest import T0, correct_answers, make_exam
 
 
 def _sit(client, member, exam, right=0):
-    started = client.post(f"/exams/{exam.id}/start")
+    started = client.post(f"/exams/{exam.id}/start", data={"agreed": "y"})  # 考试须知 read
     assert started.status_code == 302, started.headers
     attempt_id = int(started.headers["Location"].rsplit("/", 1)[1])
     attempt = db.session.get(services.Attempt, attempt_id)
