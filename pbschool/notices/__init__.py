@@ -16,6 +16,7 @@ def init_app(app):
     registry.add_nav("notices.announcements", _l("通知公告"), order=58, roles=("secretary", "admin"))
     registry.listen("points.month_published", _month_published)
     app.context_processor(_badge)
+    registry.add_home_panel(_news_on_home, order=1)
     registry.add_demo_loader(_demo)
 
 
@@ -23,6 +24,18 @@ def _month_published(period, members=()):
     from pbschool.notices import services
 
     services.month_published(period, members)
+
+
+def _news_on_home(user):
+    """The home page is where a member lands: the notices that are derived when read (an exam opened to
+    me, a course required of me) are made here too, so the header's count includes them. Shows nothing
+    itself; the bell does."""
+    from pbschool.extensions import db
+    from pbschool.notices import derived
+
+    if derived.sync(user):
+        db.session.commit()
+    return ""
 
 
 def unread_badge():

@@ -122,3 +122,19 @@ def test_an_open_exam_and_a_required_course_are_told_when_the_member_reads(app, 
     assert derived.sync(make.user(role="admin")) == 0  # ... but an admin would sit it only as a preview
     db.session.commit()
     assert notes(outsider)[0].object_id == later.id
+
+
+def test_an_exam_that_opened_is_in_the_bell_once_the_member_lands_on_the_home_page(app, make, client, auth):
+    """The derived notices were made only when the member opened the notifications, so the bell never
+    said that an exam had opened: the home page makes them too."""
+    clock.pin(T0)
+    from tests.exams.conftest import make_bank
+    from tests.notices.test_views import badge
+
+    member = make.user("liuzq", branch=make.branch())
+    exam = make_exam(make_bank(), closes_at=T0 + dt.timedelta(days=2))
+    db.session.commit()
+    auth.login("liuzq")
+    assert badge(client.get("/").get_data(as_text=True)) == "1"
+    assert [(n.kind, n.object_id) for n in notes(member)] == [("exam_open", exam.id)]
+    assert badge(client.get("/").get_data(as_text=True)) == "1"  # landing again makes nothing new
