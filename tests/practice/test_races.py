@@ -1,7 +1,6 @@
 """Parallel requests on PostgreSQL: finishing one paper many times awards once, and parallel papers
 of one member never pass the daily cap."""
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -13,29 +12,9 @@ from pbschool.points import services as points
 from pbschool.points.models import LedgerEntry
 from pbschool.practice import services
 from pbschool.practice.models import Practice, PracticeQuestion
+from tests.points.test_races import _parallel
 
 pytestmark = pytest.mark.postgres_only
-
-
-def _parallel(app, count, work):
-    barrier = threading.Barrier(count)
-    errors = []
-
-    def run(i):
-        try:
-            with app.app_context():
-                barrier.wait()
-                work(i)
-                db.session.commit()
-        except Exception as exc:  # noqa: BLE001  (reported below)
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
 
 
 def _answered_paper(member, count):
